@@ -1,0 +1,3 @@
+from dasha.cli import main
+
+main()

@@ -1,0 +1,32 @@
+"""The library's exceptions: every error a user can cause is one of these, with a fix in its text."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+class DashaError(Exception):
+    """Base class of every error DASHA raises on purpose."""
+
+
+class ConfigError(DashaError, ValueError):
+    """A value given by the user is invalid (out of range, unknown name, missing file)."""
+
+
+class HardwareError(DashaError, RuntimeError):
+    """A device failed, timed out, refused a command or disconnected."""
+
+
+class MissingExtraError(DashaError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency, or fail with the ``pip install`` line that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{module!r} is not installed; install it with: pip install \"dasha[{extra}]\" ({exc})"
+        ) from exc

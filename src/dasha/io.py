@@ -1,0 +1,69 @@
+"""Atomic file writing: a result file is either the old one or the complete new one.
+
+Everything DASHA records (frames, JSON results, checkpoints, recordings) goes through
+these helpers, so a crash or Ctrl-C never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from dasha.errors import ConfigError
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; on success it replaces ``path`` in one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    with atomic_open(path, "w") as handle:
+        json.dump(obj, handle, indent=2, default=jsonable)
+        handle.write("\n")
+
+
+def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
+    """Write an image (PNG, TIFF, JPEG... by suffix; 16-bit kept for PNG/TIFF) atomically."""
+    import cv2
+
+    suffix = Path(path).suffix.lower() or ".png"
+    ok, encoded = cv2.imencode(suffix, image)
+    if not ok:
+        raise ConfigError(f"cannot encode an image as {suffix!r}; use .png, .tif or .jpg")
+    write_bytes(path, encoded.tobytes())
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

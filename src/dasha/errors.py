@@ -28,5 +28,5 @@ def require(module: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(
-            f"{module!r} is not installed; install it with: pip install \"dasha[{extra}]\" ({exc})"
+            f'{module!r} is not installed; install it with: pip install "dasha[{extra}]" ({exc})'
         ) from exc

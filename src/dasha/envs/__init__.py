@@ -15,6 +15,8 @@ from dasha.envs.focus import HORIZON
 
 if "dasha/Exposure-v0" not in gym.registry:
     gym.register(id="dasha/Exposure-v0", entry_point="dasha.envs.exposure:ExposureEnv")
-    gym.register(id="dasha/Focus-v0", entry_point="dasha.envs.focus:FocusEnv", max_episode_steps=HORIZON)
+    gym.register(
+        id="dasha/Focus-v0", entry_point="dasha.envs.focus:FocusEnv", max_episode_steps=HORIZON
+    )
 
 __all__ = ["HORIZON"]

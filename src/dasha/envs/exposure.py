@@ -60,8 +60,8 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
     exposure and lens.
 
     ## Episode End
-    Terminated when the peak is suitable; truncated after `max_moves` moves (default 1:
-    in the hierarchical system A_H gets one move).
+    Terminated when the peak is suitable or after `max_moves` moves (default 1: in the
+    hierarchical system A_H gets one move, then its role ends either way).
 
     ## Arguments
     `encoder`, `detector` (for BRISQUE only here), `scenes`, `max_moves`, `cache_size`,
@@ -95,12 +95,24 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         self._frame: Frame | None = None
         self._moves = 0
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        conditions = reset_rig(self.camera, self.lens, self.np_random, self.sampler, FACTORY_EXPOSURE_US, FACTORY_FOCUS_V)
+        conditions = reset_rig(
+            self.camera,
+            self.lens,
+            self.np_random,
+            self.sampler,
+            FACTORY_EXPOSURE_US,
+            FACTORY_FOCUS_V,
+        )
         self._frame = self.camera.grab()
         self._moves = 0
-        return exposure_observation(self.senses, self._frame), {"conditions": conditions, **self._info(self._frame)}
+        return exposure_observation(self.senses, self._frame), {
+            "conditions": conditions,
+            **self._info(self._frame),
+        }
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         self.camera.set_exposure_us(float(self.table_us[int(action)]))
@@ -109,16 +121,30 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         peak = histogram(frame.as_uint8()).peak
         brisque = self.senses.frame_brisque(frame) if is_tolerable_peak(peak) else None
         reward = exposure_reward(peak, brisque)
-        terminated = is_suitable_peak(peak)
-        truncated = not terminated and self._moves >= self.max_moves
-        return exposure_observation(self.senses, frame), reward, terminated, truncated, self._info(frame)
+        # A_H's role ends with its move budget: that is the end of its task (terminated), not a
+        # time limit, so value bootstrapping stops there too.
+        terminated = is_suitable_peak(peak) or self._moves >= self.max_moves
+        return (
+            exposure_observation(self.senses, frame),
+            reward,
+            terminated,
+            False,
+            self._info(frame),
+        )
 
     def _info(self, frame: Frame) -> dict[str, Any]:
         peak = histogram(frame.as_uint8()).peak
-        return {"exposure_us": frame.exposure_us, "peak": peak, "suitable": is_suitable_peak(peak), **_truth(frame)}
+        return {
+            "exposure_us": frame.exposure_us,
+            "peak": peak,
+            "suitable": is_suitable_peak(peak),
+            **_truth(frame),
+        }
 
     def render(self) -> np.ndarray | None:
-        return None if self._frame is None else np.repeat(self._frame.as_uint8()[..., None], 3, axis=2)
+        return (
+            None if self._frame is None else np.repeat(self._frame.as_uint8()[..., None], 3, axis=2)
+        )
 
 
 def _truth(frame: Frame) -> dict[str, Any]:

@@ -90,7 +90,9 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         senses: Senses | None = None,
         render_mode: str | None = None,
     ) -> None:
-        self.senses = senses or Senses(encoder=encoder, detector=detector, target=target, cache_size=cache_size)
+        self.senses = senses or Senses(
+            encoder=encoder, detector=detector, target=target, cache_size=cache_size
+        )
         self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
         self.sampler = ConditionSampler(scenes=scenes_from(scenes))
         self.table_us = exposure_table_us(self.camera.exposure_range_us)
@@ -100,12 +102,25 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         self._frame: Frame | None = None
         self._moves = 0
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        conditions = reset_rig(self.camera, self.lens, self.np_random, self.sampler, FACTORY_EXPOSURE_US, FACTORY_FOCUS_V)
+        conditions = reset_rig(
+            self.camera,
+            self.lens,
+            self.np_random,
+            self.sampler,
+            FACTORY_EXPOSURE_US,
+            FACTORY_FOCUS_V,
+        )
         self._frame = meter(self.camera, self.table_us)
         self._moves = 0
-        info = {"conditions": conditions, "exposure_us": self._frame.exposure_us, **_truth(self._frame)}
+        info = {
+            "conditions": conditions,
+            "exposure_us": self._frame.exposure_us,
+            **_truth(self._frame),
+        }
         return self.senses.features(self._frame), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -114,7 +129,15 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         self._moves += 1
         terminated = seen.detected
         truncated = not terminated and self._moves >= HORIZON
-        return self.senses.features(frame), reward, terminated, truncated, {"moves": self._moves, **focus_info(frame, seen)}
+        return (
+            self.senses.features(frame),
+            reward,
+            terminated,
+            truncated,
+            {"moves": self._moves, **focus_info(frame, seen)},
+        )
 
     def render(self) -> np.ndarray | None:
-        return None if self._frame is None else np.repeat(self._frame.as_uint8()[..., None], 3, axis=2)
+        return (
+            None if self._frame is None else np.repeat(self._frame.as_uint8()[..., None], 3, axis=2)
+        )

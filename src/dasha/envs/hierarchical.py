@@ -31,7 +31,13 @@ from dasha.perception.histogram import histogram
 EXPOSURE, FOCUS = "exposure", "focus"
 AGENTS = (EXPOSURE, FOCUS)
 
-StepResult = tuple[dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]]
+StepResult = tuple[
+    dict[str, np.ndarray],
+    dict[str, float],
+    dict[str, bool],
+    dict[str, bool],
+    dict[str, dict[str, Any]],
+]
 
 
 class HierarchicalEpisode:
@@ -48,7 +54,9 @@ class HierarchicalEpisode:
         sim_options: dict[str, Any] | None = None,
         senses: Senses | None = None,
     ) -> None:
-        self.senses = senses or Senses(encoder=encoder, detector=detector, target=target, cache_size=cache_size)
+        self.senses = senses or Senses(
+            encoder=encoder, detector=detector, target=target, cache_size=cache_size
+        )
         self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
         self.sampler = ConditionSampler(scenes=scenes_from(scenes))
         self.table_us = exposure_table_us(self.camera.exposure_range_us)
@@ -64,16 +72,28 @@ class HierarchicalEpisode:
         self.lens_moves = 0
         self.first_frame = self.last_frame = None
 
-    def reset(self, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
-        conditions = reset_rig(self.camera, self.lens, rng, self.sampler, FACTORY_EXPOSURE_US, FACTORY_FOCUS_V)
+    def reset(
+        self, rng: np.random.Generator
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        conditions = reset_rig(
+            self.camera, self.lens, rng, self.sampler, FACTORY_EXPOSURE_US, FACTORY_FOCUS_V
+        )
         frame = self.first_frame = self.last_frame = self.camera.grab()
         self.active, self.lens_moves = EXPOSURE, 0
-        return {EXPOSURE: exposure_observation(self.senses, frame)}, {EXPOSURE: {"conditions": conditions, **_truth(frame)}}
+        return {EXPOSURE: exposure_observation(self.senses, frame)}, {
+            EXPOSURE: {"conditions": conditions, **_truth(frame)}
+        }
 
     def step(self, actions: dict[str, Any]) -> StepResult:
         if self.active not in actions:
-            raise ValueError(f"it is the {self.active!r} agent's turn; got actions for {sorted(actions)}")
-        return self._exposure(actions[EXPOSURE]) if self.active == EXPOSURE else self._focus(actions[FOCUS])
+            raise ValueError(
+                f"it is the {self.active!r} agent's turn; got actions for {sorted(actions)}"
+            )
+        return (
+            self._exposure(actions[EXPOSURE])
+            if self.active == EXPOSURE
+            else self._focus(actions[FOCUS])
+        )
 
     def _exposure(self, action: Any) -> StepResult:
         self.camera.set_exposure_us(float(self.table_us[int(action)]))
@@ -81,13 +101,30 @@ class HierarchicalEpisode:
         peak = histogram(frame.as_uint8()).peak
         brisque = self.senses.frame_brisque(frame) if is_tolerable_peak(peak) else None
         reward = exposure_reward(peak, brisque)
-        info = {"exposure_us": frame.exposure_us, "peak": peak, "handed_over": is_suitable_peak(peak), **_truth(frame)}
+        info = {
+            "exposure_us": frame.exposure_us,
+            "peak": peak,
+            "handed_over": is_suitable_peak(peak),
+            **_truth(frame),
+        }
         if not is_suitable_peak(peak):  # unsuitable histogram: the episode ends with A_H's penalty
             self.active = ""
-            return {}, {EXPOSURE: reward}, {EXPOSURE: True, FOCUS: True}, {EXPOSURE: False, FOCUS: False}, {EXPOSURE: info}
+            return (
+                {},
+                {EXPOSURE: reward},
+                {EXPOSURE: True, FOCUS: True},
+                {EXPOSURE: False, FOCUS: False},
+                {EXPOSURE: info},
+            )
         self.active = FOCUS
         obs = {FOCUS: self.senses.features(frame)}
-        return obs, {EXPOSURE: reward}, {EXPOSURE: True, FOCUS: False}, {EXPOSURE: False, FOCUS: False}, {EXPOSURE: info, FOCUS: {}}
+        return (
+            obs,
+            {EXPOSURE: reward},
+            {EXPOSURE: True, FOCUS: False},
+            {EXPOSURE: False, FOCUS: False},
+            {EXPOSURE: info, FOCUS: {}},
+        )
 
     def _focus(self, action: Any) -> StepResult:
         frame, seen, reward = focus_step(self.camera, self.lens, self.senses, np.asarray(action))
@@ -98,7 +135,13 @@ class HierarchicalEpisode:
         if done or cut:
             self.active = ""
         info = {"moves": self.lens_moves, **focus_info(frame, seen)}
-        return {FOCUS: self.senses.features(frame)}, {FOCUS: reward}, {FOCUS: done}, {FOCUS: cut}, {FOCUS: info}
+        return (
+            {FOCUS: self.senses.features(frame)},
+            {FOCUS: reward},
+            {FOCUS: done},
+            {FOCUS: cut},
+            {FOCUS: info},
+        )
 
 
 def _parallel_base() -> type:
@@ -118,15 +161,17 @@ class DashaParallelEnv(_parallel_base()):  # type: ignore[misc]
         self.agents: list[str] = []
         self._rng = np.random.default_rng()
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - PettingZoo wants the same object each call
+    @functools.cache  # noqa: B019 - PettingZoo wants the same object each call
     def observation_space(self, agent: str) -> gym.Space[Any]:
         return self.episode.observation_spaces[agent]
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019
+    @functools.cache  # noqa: B019
     def action_space(self, agent: str) -> gym.Space[Any]:
         return self.episode.action_spaces[agent]
 
-    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
             for i, agent in enumerate(AGENTS):

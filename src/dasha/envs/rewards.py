@@ -32,7 +32,9 @@ def exposure_reward(peak: float, brisque: float | None) -> float:
         return 1.0
     if is_tolerable_peak(peak):
         if brisque is None:
-            raise ValueError("eq. 11 needs the frame's BRISQUE score when 25 <= P < 50 or 150 < P <= 175")
+            raise ValueError(
+                "eq. 11 needs the frame's BRISQUE score when 25 <= P < 50 or 150 < P <= 175"
+            )
         return -0.01 * _check_brisque(brisque)
     return -1.0
 

@@ -31,7 +31,9 @@ class DashaMultiAgentEnv(_rllib_env.MultiAgentEnv):  # type: ignore[misc]
         self.action_spaces = dict(self.episode.action_spaces)
         self._rng = np.random.default_rng()
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         return self.episode.reset(self._rng)
@@ -39,7 +41,13 @@ class DashaMultiAgentEnv(_rllib_env.MultiAgentEnv):  # type: ignore[misc]
     def step(self, action_dict: dict[str, Any]) -> tuple[dict[str, Any], ...]:
         obs, rewards, terminated, truncated, infos = self.episode.step(action_dict)
         over = self.episode.active == ""
-        terminateds = {**{a: v for a, v in terminated.items() if a in rewards}, "__all__": over and not any(truncated.values())}
-        truncateds = {**{a: v for a, v in truncated.items() if a in rewards}, "__all__": over and any(truncated.values())}
+        terminateds = {
+            **{a: v for a, v in terminated.items() if a in rewards},
+            "__all__": over and not any(truncated.values()),
+        }
+        truncateds = {
+            **{a: v for a, v in truncated.items() if a in rewards},
+            "__all__": over and any(truncated.values()),
+        }
         infos = {a: i for a, i in infos.items() if a in obs or a in rewards}
         return obs, rewards, terminateds, truncateds, infos

@@ -78,7 +78,8 @@ class Senses:
         encoder_weights: str | None = None,
         detector_weights: str | None = None,
     ) -> None:
-        from dasha.perception import load_detector, load_encoder
+        from dasha.perception.detectors import load_detector
+        from dasha.perception.encoder import load_encoder
 
         self.encoder = load_encoder(encoder, weights=encoder_weights)
         self.detector = load_detector(detector, weights=detector_weights)
@@ -87,12 +88,18 @@ class Senses:
         self._targets = _Lru(cache_size)
         self._brisque = _Lru(cache_size)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Senses:
+        # Models and caches are shared, never copied (gym.make deep-copies env kwargs).
+        return self
+
     @property
     def feature_dim(self) -> int:
         return int(self.encoder.feature_dim)
 
     def features(self, frame: Frame) -> np.ndarray:
-        return self._features.get_or(frame_key(frame), lambda: self.encoder.encode(frame.as_uint8()))  # type: ignore[no-any-return]
+        return self._features.get_or(
+            frame_key(frame), lambda: self.encoder.encode(frame.as_uint8())
+        )  # type: ignore[no-any-return]
 
     def features_batch(self, frames: list[Frame]) -> np.ndarray:
         return self.encoder.encode_batch([f.as_uint8() for f in frames])
@@ -100,15 +107,19 @@ class Senses:
     def target(self, frame: Frame, class_name: str | None = None) -> TargetSeen:
         cls = class_name or self.default_target or frame.meta.get("target_class")
         key = frame_key(frame)
-        return self._targets.get_or(None if key is None else (key, cls), lambda: self._see(frame, cls))  # type: ignore[no-any-return]
+        return self._targets.get_or(
+            None if key is None else (key, cls), lambda: self._see(frame, cls)
+        )  # type: ignore[no-any-return]
 
     def frame_brisque(self, frame: Frame) -> float:
-        from dasha.perception import brisque_reward_score
+        from dasha.perception.brisque import brisque_reward_score
 
-        return self._brisque.get_or(frame_key(frame), lambda: brisque_reward_score(frame.as_uint8()))  # type: ignore[no-any-return]
+        return self._brisque.get_or(
+            frame_key(frame), lambda: brisque_reward_score(frame.as_uint8())
+        )  # type: ignore[no-any-return]
 
     def _see(self, frame: Frame, class_name: str | None) -> TargetSeen:
-        from dasha.perception import brisque_reward_score
+        from dasha.perception.brisque import brisque_reward_score
 
         image = frame.as_uint8()
         self.detector.target = class_name

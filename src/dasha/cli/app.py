@@ -66,5 +66,3 @@ def handle_errors(func: F) -> F:
 def print_json(obj: Any) -> None:
     """One JSON object on stdout (for scripts); numpy scalars become plain numbers."""
     sys.stdout.write(json.dumps(obj, default=jsonable) + "\n")
-
-

@@ -17,7 +17,7 @@ pytest.importorskip("pypylon.pylon")
 
 from dasha.errors import ConfigError, DisconnectedError
 from dasha.hardware import open_camera, open_lens
-from dasha.hardware.recording import Recording, capture_grid, parse_grid
+from dasha.hardware.recording import Recording, capture_grid
 from dasha.hardware.session import Rig, open_rig
 from dasha.hardware.varioptic_emulator import VariopticEmulator
 
@@ -113,14 +113,6 @@ def test_capture_resume_and_replay(emu: VariopticEmulator, tmp_path: Path) -> No
         lens.set_focus(60.0)
     with pytest.raises(ConfigError, match="needs the replay camera"):
         open_lens("replay")
-
-
-def test_grid_parsing() -> None:
-    assert parse_grid("1000,2000, 5000", "exposures") == [1000, 2000, 5000]
-    assert parse_grid("24:25:0.25", "focus") == [24, 24.25, 24.5, 24.75, 25]
-    for bad in ("", "a,b", "5:1:1", "1:5:0"):
-        with pytest.raises(ConfigError):
-            parse_grid(bad, "focus")
 
 
 def test_recording_refuses_foreign_directories(tmp_path: Path) -> None:

@@ -6,8 +6,6 @@ stays fast and a missing extra only matters to the command that needs it.
 
 from __future__ import annotations
 
-import sys
-
 from dasha.cli.app import app, register_all
 
 
@@ -19,4 +17,4 @@ def main() -> None:
 __all__ = ["app", "main"]
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -42,12 +42,12 @@ def _load(table: dict[str, str], kind: str, name: str) -> Any:
 
 def open_camera(name: str, **options: Any) -> Camera:
     """Open a camera backend: ``sim``, ``basler``, ``uvc``, ``replay``."""
-    return _load(CAMERA_BACKENDS, "camera", name)(**options)  # type: ignore[no-any-return]
+    return _load(CAMERA_BACKENDS, "camera", name)(**options)
 
 
 def open_lens(name: str, camera: Camera | None = None, **options: Any) -> Lens:
     """Open a lens backend: ``sim``/``replay`` (need their camera), ``varioptic-serial``, ``casp``, ``uvc``."""
-    return _load(LENS_BACKENDS, "lens", name)(camera=camera, **options)  # type: ignore[no-any-return]
+    return _load(LENS_BACKENDS, "lens", name)(camera=camera, **options)
 
 
 __all__ = [

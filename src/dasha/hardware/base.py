@@ -87,7 +87,7 @@ class Frame:
         return (self.image >> (self.bit_depth - 8)).astype(np.uint8)
 
 
-class _Device(ABC):  # noqa: B024 - abstract in spirit: a base for Camera and Lens
+class _Device(ABC):  # noqa: B024 - devices share close/context handling, no abstract method
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the device; safe to call twice."""
 

@@ -48,24 +48,6 @@ def frame_key(exposure_index: int, focus_index: int) -> str:
     return f"e{exposure_index:03d}_f{focus_index:03d}"
 
 
-def parse_grid(text: str, name: str) -> list[float]:
-    """``"1000,2000,5000"`` or ``"start:stop:step"`` (stop included when on the grid)."""
-    try:
-        if ":" in text:
-            start, stop, step = (float(part) for part in text.split(":"))
-            if step <= 0 or stop < start:
-                raise ValueError("need step > 0 and stop >= start")
-            count = math.floor((stop - start) / step + 1e-9) + 1
-            values = [round(start + i * step, 9) for i in range(count)]
-        else:
-            values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise ConfigError(f"--{name} {text!r}: use a,b,c or start:stop:step ({exc})") from exc
-    if not values or any(math.isnan(v) for v in values):
-        raise ConfigError(f"--{name} {text!r} gives no values")
-    return values
-
-
 def _plain(meta: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON-serialisable part of a frame's metadata (the rest is dropped, not failed on)."""
     kept = {}

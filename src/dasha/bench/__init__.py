@@ -1,0 +1,1 @@
+"""The paper's experiments and figures, as commands that write JSON, Markdown and PNG."""

@@ -42,6 +42,11 @@ from dasha.io import jsonable, write_image, write_json
 FORMAT = "dasha-recording"
 VERSION = 1
 MANIFEST = "manifest.json"
+SIMULATED_BACKENDS = frozenset({"sim", "replay"})  # cameras whose time runs on a sim clock
+
+
+def _no_wait(_: float) -> None:
+    pass
 
 
 def frame_key(exposure_index: int, focus_index: int) -> str:
@@ -67,13 +72,18 @@ def capture_grid(
     *,
     conditions: Mapping[str, Any] | None = None,
     timeout_s: float = 5.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Record one frame per (exposure, focus) into the directory ``out``; resume if it holds
     a recording of the same grid. Values are checked against the devices' limits first.
-    ``progress(done, total)`` is called after each frame (and once at the start)."""
+    ``progress(done, total)`` is called after each frame (and once at the start). ``sleep``
+    waits for the lens to settle: real time by default, nothing for backends on a
+    simulated clock (their frames already wait for the lens)."""
     out = Path(out)
+    if sleep is None:
+        simulated = rig.camera.name in SIMULATED_BACKENDS
+        sleep = _no_wait if simulated else time.sleep
     exposures = [rig.camera.exposure_range_us.check(e, "exposure_us") for e in exposures_us]
     focuses = [rig.lens.focus_range.check(f, f"focus ({rig.lens.unit})") for f in focus]
     manifest = _start_manifest(out, rig, exposures, focuses, dict(conditions or {}))

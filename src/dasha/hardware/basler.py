@@ -82,7 +82,7 @@ def _find_control(camera: Any, genicam: Any, kind: str, forced: str | None) -> _
         if name == "ExposureTimeRaw":
             base = _parameter(camera, "ExposureTimeBaseAbs")
             base_us = float(base.Value) if base is not None and genicam.IsAvailable(base) else 1.0
-            return _Control(node, "us", base_us.__mul__, lambda us, b=base_us: us / b)
+            return _Control(node, "us", base_us.__mul__, base_us.__rtruediv__)
         if name == "GainRaw":
             return _Control(
                 node,

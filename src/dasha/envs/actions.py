@@ -1,0 +1,58 @@
+"""The agents' action tables: exposure times for A_H, lens voltages for A_L.
+
+Exposure (A_H, ``Discrete``): the original code's table, in microseconds,
+
+    arange(1e3, 45e3, 1e3) | arange(50e3, 500e3, 5e3) | arange(6e5, 9e5, 5e4) | arange(1e6, 5e6, 5e5)
+
+(148 values; the paper says 146). Values the camera cannot do are **dropped**, not
+clamped, so that no two actions mean the same exposure: on the acA2000-50gm (max 1 s)
+the seven values 1.5 .. 4.5 s go, leaving 141 actions.
+
+Focus (A_L, ``MultiDiscrete([coarse, fine])``): ``focus_v = min_v + coarse * 1 V +
+fine * 0.01 V``, clamped to the lens maximum. Unlike the original
+``float(f"{coarse}.{fine}")`` (where fine=5 and fine=50 give the same voltage and
+coarse < 24 clamps to 24), this mapping is monotonic and every action below the maximum
+is a distinct voltage on the 0.01 V grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dasha.hardware.base import Range
+
+ORIGINAL_EXPOSURE_TABLE_US = np.concatenate(
+    [
+        np.arange(1e3, 45e3, 1e3),
+        np.arange(50e3, 500e3, 5e3),
+        np.arange(6e5, 9e5, 5e4),
+        np.arange(1e6, 5e6, 5e5),
+    ]
+)
+COARSE_STEP_V = 1.0
+FINE_STEP_V = 0.01
+FINE_STEPS = 100
+
+
+def exposure_table_us(limits_us: Range) -> np.ndarray:
+    """The original table without the values outside the camera's exposure limits."""
+    table = ORIGINAL_EXPOSURE_TABLE_US
+    return table[(table >= limits_us.min) & (table <= limits_us.max)].copy()
+
+
+def focus_action_shape(limits_v: Range) -> tuple[int, int]:
+    """(coarse, fine) sizes of the MultiDiscrete focus action for a lens range."""
+    coarse = int(np.floor((limits_v.max - limits_v.min) / COARSE_STEP_V + 1e-9)) + 1
+    return coarse, FINE_STEPS
+
+
+def focus_action_to_v(coarse: int, fine: int, limits_v: Range) -> float:
+    """Monotonic (coarse, fine) -> volts, clamped to the lens limits."""
+    value = limits_v.min + int(coarse) * COARSE_STEP_V + int(fine) * FINE_STEP_V
+    return round(limits_v.clamp(value), 2)
+
+
+def focus_v_to_action(focus_v: float, limits_v: Range) -> tuple[int, int]:
+    """The action that reaches ``focus_v`` (rounded to the 0.01 V grid)."""
+    hundredths = round((limits_v.clamp(focus_v) - limits_v.min) / FINE_STEP_V)
+    return divmod(hundredths, FINE_STEPS)

@@ -1,0 +1,75 @@
+"""Episode conditions and the rig an env runs on.
+
+Every episode of a simulated env draws a scene, a target distance and an illuminance
+from the env's ``np_random``: distances 140..200 cm on a 1 cm grid and illuminances
+13..300 lx on the paper's 10 lx schedule (13, 23, ..., 293, and 300), as the paper trained.
+A real rig cannot change its conditions; its envs are registered ``nondeterministic``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dasha.hardware.base import Camera, Lens
+from dasha.sim.scenes import BUILTIN_SCENES
+from dasha.sim.world import DISTANCE_RANGE_CM, ILLUMINANCE_RANGE_LUX
+
+
+@dataclass(frozen=True)
+class ConditionSampler:
+    scenes: tuple[str, ...] = tuple(BUILTIN_SCENES)
+    distance_range_cm: tuple[float, float] = DISTANCE_RANGE_CM
+    illuminance_range_lux: tuple[float, float] = ILLUMINANCE_RANGE_LUX
+    distance_step_cm: float = 1.0
+    illuminance_step_lux: float = 10.0
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        d0, d1 = self.distance_range_cm
+        l0, l1 = self.illuminance_range_lux
+        distances = np.arange(d0, d1 + 1e-9, self.distance_step_cm)
+        lux = np.unique(np.append(np.arange(l0, l1 + 1e-9, self.illuminance_step_lux), l1))
+        return {
+            "scene": str(self.scenes[int(rng.integers(len(self.scenes)))]),
+            "distance_cm": float(distances[int(rng.integers(len(distances)))]),
+            "illuminance_lux": float(lux[int(rng.integers(len(lux)))]),
+        }
+
+
+RigFactory = Callable[[], tuple[Camera, Lens]]
+
+
+def sim_rig(**options: Any) -> tuple[Camera, Lens]:
+    from dasha.hardware import open_camera, open_lens
+
+    camera = open_camera("sim", **options)
+    return camera, open_lens("sim", camera=camera)
+
+
+def reset_rig(
+    camera: Camera,
+    lens: Lens,
+    rng: np.random.Generator,
+    sampler: ConditionSampler | None,
+    factory_exposure_us: float,
+    factory_focus: float,
+) -> dict[str, Any]:
+    """Factory settings, and on the simulator fresh conditions and a fresh noise seed."""
+    from dasha.hardware.sim import SimCamera
+
+    conditions: dict[str, Any] = {}
+    if isinstance(camera, SimCamera):
+        conditions = sampler.sample(rng) if sampler is not None else {}
+        camera.reset(seed=int(rng.integers(2**31)), **conditions)
+    camera.set_exposure_us(camera.exposure_range_us.clamp(factory_exposure_us))
+    lens.set_focus(lens.focus_range.clamp(factory_focus))
+    return conditions
+
+
+def scenes_from(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return tuple(BUILTIN_SCENES)
+    return (value,) if isinstance(value, str) else tuple(value)

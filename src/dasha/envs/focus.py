@@ -1,0 +1,120 @@
+"""``dasha/Focus-v0``: the low-level agent A_L alone (paper IV-A "Autofocus", Alg. 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from dasha.envs.actions import exposure_table_us, focus_action_shape, focus_action_to_v
+from dasha.envs.conditions import ConditionSampler, RigFactory, reset_rig, scenes_from, sim_rig
+from dasha.envs.exposure import _truth
+from dasha.envs.metering import meter
+from dasha.envs.rewards import focus_reward
+from dasha.envs.senses import Senses, TargetSeen
+from dasha.hardware.base import Camera, Frame, Lens
+from dasha.hardware.sim import FACTORY_EXPOSURE_US, FACTORY_FOCUS_V
+
+HORIZON = 10
+
+
+def focus_observation_space(feature_dim: int) -> gym.spaces.Box:
+    return gym.spaces.Box(-np.inf, np.inf, shape=(feature_dim,), dtype=np.float32)
+
+
+def focus_step(
+    camera: Camera, lens: Lens, senses: Senses, action: np.ndarray
+) -> tuple[Frame, TargetSeen, float]:
+    """One move of A_L: set the lens, grab, detect the target; returns eq. 12's reward."""
+    lens.set_focus(focus_action_to_v(int(action[0]), int(action[1]), lens.focus_range))
+    frame = camera.grab()
+    seen = senses.target(frame)
+    return frame, seen, focus_reward(seen.detected, seen.brisque)
+
+
+def focus_info(frame: Frame, seen: TargetSeen) -> dict[str, Any]:
+    return {
+        "focus_v": float(frame.meta.get("focus_v", np.nan)),
+        "detected": seen.detected,
+        "score": seen.score,
+        "brisque": seen.brisque,
+        **_truth(frame),
+    }
+
+
+class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
+    """
+    ## Description
+    The low-level agent A_L of DASHA drives the liquid lens until the object detector
+    finds the target. Episodes start from a usable exposure (as A_H would hand over) with
+    the lens at its factory 24 V.
+
+    ## Action Space
+    `MultiDiscrete([47, 100])`: coarse volts and hundredths; `focus_v = 24 + coarse +
+    0.01 * fine`, clamped to 70 V (`dasha.envs.actions`, monotonic).
+
+    ## Observation Space
+    `Box(D,)`: the encoder features E(I) of the current frame (D = 1280 for
+    efficientnet-lite0). No lens position, no ground truth: only the image.
+
+    ## Rewards
+    Eq. 12: -1 while the target is not detected; -0.01 x BRISQUE of the detected box.
+
+    ## Starting State
+    Random scene, distance 140..200 cm, illuminance 13..300 lx (simulator); exposure
+    metered to a suitable histogram; lens at 24 V.
+
+    ## Episode End
+    Terminated when the target is detected; truncated after 10 lens moves (the horizon).
+
+    ## Arguments
+    `encoder`, `detector`, `target` (class; default the scene's), `scenes`,
+    `cache_size`, `rig`, `sim_options`.
+
+    ## Version History
+    * v0: initial version
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        encoder: str = "efficientnet-lite0",
+        detector: str = "yolo",
+        target: str | None = None,
+        scenes: str | list[str] | None = None,
+        cache_size: int = 50_000,
+        rig: RigFactory | None = None,
+        sim_options: dict[str, Any] | None = None,
+        senses: Senses | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        self.senses = senses or Senses(encoder=encoder, detector=detector, target=target, cache_size=cache_size)
+        self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
+        self.sampler = ConditionSampler(scenes=scenes_from(scenes))
+        self.table_us = exposure_table_us(self.camera.exposure_range_us)
+        self.action_space = gym.spaces.MultiDiscrete(focus_action_shape(self.lens.focus_range))
+        self.observation_space = focus_observation_space(self.senses.feature_dim)
+        self.render_mode = render_mode
+        self._frame: Frame | None = None
+        self._moves = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        conditions = reset_rig(self.camera, self.lens, self.np_random, self.sampler, FACTORY_EXPOSURE_US, FACTORY_FOCUS_V)
+        self._frame = meter(self.camera, self.table_us)
+        self._moves = 0
+        info = {"conditions": conditions, "exposure_us": self._frame.exposure_us, **_truth(self._frame)}
+        return self.senses.features(self._frame), info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        frame, seen, reward = focus_step(self.camera, self.lens, self.senses, action)
+        self._frame = frame
+        self._moves += 1
+        terminated = seen.detected
+        truncated = not terminated and self._moves >= HORIZON
+        return self.senses.features(frame), reward, terminated, truncated, {"moves": self._moves, **focus_info(frame, seen)}
+
+    def render(self) -> np.ndarray | None:
+        return None if self._frame is None else np.repeat(self._frame.as_uint8()[..., None], 3, axis=2)

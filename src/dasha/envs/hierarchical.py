@@ -1,0 +1,141 @@
+"""The hierarchical DASHA episode (paper III-C, Fig. 2) and its PettingZoo form.
+
+    A_H ("exposure") acts once: sets the exposure, the camera grabs a frame.
+      peak P outside [50, 150]  -> A_H gets eq. 11's penalty, the episode ends;
+      P in [50, 150]            -> A_H gets +1 and hands over to A_L.
+    A_L ("focus") moves the lens until the detector finds the target (eq. 12) or the
+    horizon of 10 moves.
+
+Only the agent that acts next receives an observation, as in RLlib's hierarchical
+example. ``HierarchicalEpisode`` holds the logic once; ``DashaParallelEnv`` (PettingZoo)
+and ``dasha.envs.rllib.DashaMultiAgentEnv`` (RLlib) are thin adapters over it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from dasha.envs.actions import exposure_table_us, focus_action_shape
+from dasha.envs.conditions import ConditionSampler, RigFactory, reset_rig, scenes_from, sim_rig
+from dasha.envs.exposure import _truth, exposure_observation, exposure_observation_space
+from dasha.envs.focus import HORIZON, focus_info, focus_observation_space, focus_step
+from dasha.envs.rewards import exposure_reward, is_suitable_peak, is_tolerable_peak
+from dasha.envs.senses import Senses
+from dasha.hardware.sim import FACTORY_EXPOSURE_US, FACTORY_FOCUS_V
+from dasha.perception.histogram import histogram
+
+EXPOSURE, FOCUS = "exposure", "focus"
+AGENTS = (EXPOSURE, FOCUS)
+
+StepResult = tuple[dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]]
+
+
+class HierarchicalEpisode:
+    """One camera, one lens, two agents taking turns as in Fig. 2."""
+
+    def __init__(
+        self,
+        encoder: str = "efficientnet-lite0",
+        detector: str = "yolo",
+        target: str | None = None,
+        scenes: str | list[str] | None = None,
+        cache_size: int = 50_000,
+        rig: RigFactory | None = None,
+        sim_options: dict[str, Any] | None = None,
+        senses: Senses | None = None,
+    ) -> None:
+        self.senses = senses or Senses(encoder=encoder, detector=detector, target=target, cache_size=cache_size)
+        self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
+        self.sampler = ConditionSampler(scenes=scenes_from(scenes))
+        self.table_us = exposure_table_us(self.camera.exposure_range_us)
+        self.observation_spaces = {
+            EXPOSURE: exposure_observation_space(self.senses.feature_dim),
+            FOCUS: focus_observation_space(self.senses.feature_dim),
+        }
+        self.action_spaces: dict[str, gym.Space[Any]] = {
+            EXPOSURE: gym.spaces.Discrete(len(self.table_us)),
+            FOCUS: gym.spaces.MultiDiscrete(focus_action_shape(self.lens.focus_range)),
+        }
+        self.active = EXPOSURE
+        self.lens_moves = 0
+        self.first_frame = self.last_frame = None
+
+    def reset(self, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        conditions = reset_rig(self.camera, self.lens, rng, self.sampler, FACTORY_EXPOSURE_US, FACTORY_FOCUS_V)
+        frame = self.first_frame = self.last_frame = self.camera.grab()
+        self.active, self.lens_moves = EXPOSURE, 0
+        return {EXPOSURE: exposure_observation(self.senses, frame)}, {EXPOSURE: {"conditions": conditions, **_truth(frame)}}
+
+    def step(self, actions: dict[str, Any]) -> StepResult:
+        if self.active not in actions:
+            raise ValueError(f"it is the {self.active!r} agent's turn; got actions for {sorted(actions)}")
+        return self._exposure(actions[EXPOSURE]) if self.active == EXPOSURE else self._focus(actions[FOCUS])
+
+    def _exposure(self, action: Any) -> StepResult:
+        self.camera.set_exposure_us(float(self.table_us[int(action)]))
+        frame = self.last_frame = self.camera.grab()
+        peak = histogram(frame.as_uint8()).peak
+        brisque = self.senses.frame_brisque(frame) if is_tolerable_peak(peak) else None
+        reward = exposure_reward(peak, brisque)
+        info = {"exposure_us": frame.exposure_us, "peak": peak, "handed_over": is_suitable_peak(peak), **_truth(frame)}
+        if not is_suitable_peak(peak):  # unsuitable histogram: the episode ends with A_H's penalty
+            self.active = ""
+            return {}, {EXPOSURE: reward}, {EXPOSURE: True, FOCUS: True}, {EXPOSURE: False, FOCUS: False}, {EXPOSURE: info}
+        self.active = FOCUS
+        obs = {FOCUS: self.senses.features(frame)}
+        return obs, {EXPOSURE: reward}, {EXPOSURE: True, FOCUS: False}, {EXPOSURE: False, FOCUS: False}, {EXPOSURE: info, FOCUS: {}}
+
+    def _focus(self, action: Any) -> StepResult:
+        frame, seen, reward = focus_step(self.camera, self.lens, self.senses, np.asarray(action))
+        self.last_frame = frame
+        self.lens_moves += 1
+        done = seen.detected
+        cut = not done and self.lens_moves >= HORIZON
+        if done or cut:
+            self.active = ""
+        info = {"moves": self.lens_moves, **focus_info(frame, seen)}
+        return {FOCUS: self.senses.features(frame)}, {FOCUS: reward}, {FOCUS: done}, {FOCUS: cut}, {FOCUS: info}
+
+
+def _parallel_base() -> type:
+    from dasha.errors import require
+
+    return require("pettingzoo", "rl").ParallelEnv  # type: ignore[no-any-return]
+
+
+class DashaParallelEnv(_parallel_base()):  # type: ignore[misc]
+    """PettingZoo ``ParallelEnv`` over ``HierarchicalEpisode`` (only the agent on turn is live)."""
+
+    metadata = {"name": "dasha_hierarchical_v0", "render_modes": []}
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.episode = HierarchicalEpisode(**kwargs)
+        self.possible_agents = list(AGENTS)
+        self.agents: list[str] = []
+        self._rng = np.random.default_rng()
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019 - PettingZoo wants the same object each call
+    def observation_space(self, agent: str) -> gym.Space[Any]:
+        return self.episode.observation_spaces[agent]
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019
+    def action_space(self, agent: str) -> gym.Space[Any]:
+        return self.episode.action_spaces[agent]
+
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+            for i, agent in enumerate(AGENTS):
+                self.episode.action_spaces[agent].seed(seed + i)
+        obs, infos = self.episode.reset(self._rng)
+        self.agents = [EXPOSURE]
+        return obs, infos
+
+    def step(self, actions: dict[str, Any]) -> StepResult:
+        obs, rewards, terminated, truncated, infos = self.episode.step(actions)
+        self.agents = [self.episode.active] if self.episode.active else []
+        return obs, rewards, terminated, truncated, infos

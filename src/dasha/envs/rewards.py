@@ -1,0 +1,52 @@
+"""The paper's rewards as pure functions (eqs. 11 and 12). B = BRISQUE, clipped to [0, 100].
+
+    r_H =  1            if P in [50, 150]
+           -0.01 * B    if P in [25, 50) or (150, 175]
+           -1           otherwise                                   (eq. 11)
+
+    r_L = -1            if the target is not detected
+          -0.01 * B     otherwise (B of the detected box)           (eq. 12)
+
+P is the histogram peak (``dasha.perception.histogram``: left edge of the fullest of 10
+bins over the frame's own range, as the original code).
+"""
+
+from __future__ import annotations
+
+SUITABLE_PEAK = (50.0, 150.0)  # closed interval: hand over to the focus agent
+TOLERABLE_PEAK = (25.0, 175.0)  # outside SUITABLE but inside this: graded by BRISQUE
+
+
+def is_suitable_peak(peak: float) -> bool:
+    """The hand-over condition of Fig. 2: the histogram peak is in [50, 150]."""
+    return SUITABLE_PEAK[0] <= peak <= SUITABLE_PEAK[1]
+
+
+def is_tolerable_peak(peak: float) -> bool:
+    return TOLERABLE_PEAK[0] <= peak <= TOLERABLE_PEAK[1] and not is_suitable_peak(peak)
+
+
+def exposure_reward(peak: float, brisque: float | None) -> float:
+    """Eq. 11. ``brisque`` (clipped to [0, 100]) is only needed when the peak is tolerable."""
+    if is_suitable_peak(peak):
+        return 1.0
+    if is_tolerable_peak(peak):
+        if brisque is None:
+            raise ValueError("eq. 11 needs the frame's BRISQUE score when 25 <= P < 50 or 150 < P <= 175")
+        return -0.01 * _check_brisque(brisque)
+    return -1.0
+
+
+def focus_reward(detected: bool, brisque: float | None) -> float:
+    """Eq. 12. ``brisque`` is the clipped score of the detected target's box."""
+    if not detected:
+        return -1.0
+    if brisque is None:
+        raise ValueError("eq. 12 needs the BRISQUE score of the detected box")
+    return -0.01 * _check_brisque(brisque)
+
+
+def _check_brisque(score: float) -> float:
+    if not 0.0 <= score <= 100.0:
+        raise ValueError(f"BRISQUE must be clipped to [0, 100] before the reward, got {score}")
+    return score

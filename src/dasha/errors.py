@@ -18,6 +18,10 @@ class HardwareError(DashaError, RuntimeError):
     """A device failed, timed out, refused a command or disconnected."""
 
 
+class DisconnectedError(HardwareError):
+    """A device went away mid-use (cable pulled, power lost); reopen it to continue."""
+
+
 class MissingExtraError(DashaError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 

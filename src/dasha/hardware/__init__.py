@@ -16,12 +16,14 @@ CAMERA_BACKENDS: dict[str, str] = {
     "sim": "dasha.hardware.sim:open_sim_camera",
     "basler": "dasha.hardware.basler:open_basler_camera",
     "uvc": "dasha.hardware.uvc:open_uvc_camera",
+    "replay": "dasha.hardware.replay:open_replay_camera",
 }
 LENS_BACKENDS: dict[str, str] = {
     "sim": "dasha.hardware.sim:open_sim_lens",
     "varioptic-serial": "dasha.hardware.varioptic:open_varioptic_lens",
     "casp": "dasha.hardware.casp:open_casp_lens",
     "uvc": "dasha.hardware.uvc:open_uvc_lens",
+    "replay": "dasha.hardware.replay:open_replay_lens",
 }
 
 
@@ -39,12 +41,12 @@ def _load(table: dict[str, str], kind: str, name: str) -> Any:
 
 
 def open_camera(name: str, **options: Any) -> Camera:
-    """Open a camera backend: ``sim``, ``basler``, ``uvc``."""
+    """Open a camera backend: ``sim``, ``basler``, ``uvc``, ``replay``."""
     return _load(CAMERA_BACKENDS, "camera", name)(**options)
 
 
 def open_lens(name: str, camera: Camera | None = None, **options: Any) -> Lens:
-    """Open a lens backend: ``sim`` (needs the sim camera), ``varioptic-serial``, ``casp``, ``uvc``."""
+    """Open a lens backend: ``sim``/``replay`` (need their camera), ``varioptic-serial``, ``casp``, ``uvc``."""
     return _load(LENS_BACKENDS, "lens", name)(camera=camera, **options)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,7 +11,7 @@ from dasha.cli.app import app, handle_errors, print_json
 from dasha.errors import ConfigError
 
 
-def _read_gray(path: Path):  # type: ignore[no-untyped-def]
+def _read_gray(path: Path) -> Any:
     import cv2
 
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)

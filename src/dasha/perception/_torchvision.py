@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from dasha.errors import require
 
@@ -21,7 +22,7 @@ _NMS_SCHEMA = "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor"
 _shim_library = None  # kept alive: dropping a torch.library.Library unregisters its ops
 
 
-def nms_reference(boxes, scores, iou_threshold: float):  # type: ignore[no-untyped-def]
+def nms_reference(boxes: Any, scores: Any, iou_threshold: float) -> Any:
     """Greedy non-maximum suppression: indices kept, by decreasing score (torchvision's rule).
 
     A box is dropped when its IoU with an already kept box is strictly above the threshold.
@@ -81,6 +82,6 @@ def import_torchvision() -> ModuleType:
         # torchvision.ops.nms asks "did _C load?" before calling the op; ours is there now
         import torchvision.ops.boxes as tv_boxes
 
-        tv_boxes._assert_has_ops = lambda: None  # type: ignore[attr-defined]
+        tv_boxes._assert_has_ops = lambda: None
         return torchvision
     return require("torchvision", "perception")

@@ -49,6 +49,7 @@ class Encoder(ABC):
     feature_dim: int
     resize_px = 256
     input_px = 224
+    max_batch = 8  # frames per forward pass in encode_batch
     mean_rgb: tuple[float, float, float]
     std_rgb: tuple[float, float, float]
 
@@ -80,12 +81,14 @@ class Encoder(ABC):
         """Features of several frames in one forward pass: ``(len(images), feature_dim)``."""
         import torch
 
-        if len(images) == 0:
-            return np.zeros((0, self.feature_dim), dtype=np.float32)
-        batch = torch.from_numpy(np.stack([self.preprocess(image) for image in images]))
-        with torch.inference_mode():
-            features = self.model(batch)
-        return features.reshape(len(images), -1).numpy().astype(np.float32, copy=False)
+        chunks = [np.zeros((0, self.feature_dim), dtype=np.float32)]
+        # batches beyond ~8 frames of 224 px outgrow the CPU caches and get slower per frame
+        for start in range(0, len(images), self.max_batch):
+            part = images[start : start + self.max_batch]
+            batch = torch.from_numpy(np.stack([self.preprocess(image) for image in part]))
+            with torch.inference_mode():
+                chunks.append(self.model(batch).reshape(len(part), -1).numpy())
+        return np.concatenate(chunks).astype(np.float32, copy=False)
 
     def encode(self, image: ImageLike) -> np.ndarray:
         """Features of one frame: ``(feature_dim,)`` float32."""

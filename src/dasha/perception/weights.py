@@ -44,7 +44,7 @@ def load_state_dict(
         download = os.environ.get("DASHA_DOWNLOAD", "1") != "0"
     how = (
         f"Download {url} and either put it at {cached} or pass its path "
-        "(weights=PATH in Python, --weights PATH on the command line)."
+        "(weights=PATH in Python; --weights / --encoder-weights of `dasha perceive`)."
     )
     if not download:
         raise ConfigError(f"weights {cached.name} are not in {cached.parent}. {how}")

@@ -133,7 +133,7 @@ class YoloDetector(Detector):
         self.weights_path = weights
         net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
         net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-        self._model = cv2.dnn_DetectionModel(net)
+        self._model = cv2.dnn.DetectionModel(net)
         # darknet was trained on RGB scaled to [0, 1]; the image given is RGB already
         self._model.setInputParams(scale=1 / 255.0, size=(input_size_px, input_size_px))
         self._model.setInputSwapRB(False)

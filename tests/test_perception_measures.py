@@ -1,0 +1,71 @@
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dasha.perception.brisque import brisque_score, clip_brisque
+from dasha.perception.focus import FOCUS_MEASURES, all_focus_measures, focus_measure
+from dasha.perception.histogram import histogram, histogram_peak
+from perception_scenes import SCENES, disk_blur
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return cv2.resize(SCENES[0][1](), (417, 404), interpolation=cv2.INTER_AREA)
+
+
+def test_histogram_is_np_histogram_with_left_edge_peak():
+    rng = np.random.default_rng(0)
+    image = rng.integers(40, 200, size=(50, 60), dtype=np.uint8)
+    hist = histogram(image)
+    counts, edges = np.histogram(image)
+    np.testing.assert_array_equal(hist.counts, counts)
+    np.testing.assert_array_equal(hist.bin_edges, edges)
+    assert hist.counts.shape == (10,) and hist.bin_edges.shape == (11,)
+    assert hist.peak == edges[np.argmax(counts)]
+    assert hist.observation.shape == (21,)
+
+
+@given(st.integers(0, 255), st.integers(1, 255))
+@settings(max_examples=50, deadline=None)
+def test_peak_follows_brightness(level, spread):
+    image = np.full((20, 20), level, np.uint8)
+    image[0, 0] = min(255, level + spread)  # one outlier: the mass stays at `level`
+    assert histogram_peak(image) <= level < histogram_peak(image) + max(spread / 10, 1)
+    fixed = histogram(image, fixed_range=True)
+    assert fixed.bin_edges[0] == 0 and fixed.bin_edges[-1] == 255
+    assert fixed.peak <= level < fixed.peak + 25.5 + 1e-9
+
+
+def test_brisque_rises_with_blur_on_frame_and_box(scene):
+    box = SCENES[0][3]
+    box = (box[0] * 417 / 512, box[1] * 404 / 512, box[2] * 417 / 512, box[3] * 404 / 512)
+    for region in (None, box):
+        scores = [brisque_score(disk_blur(scene, r) if r else scene, region) for r in (0, 2, 4, 8)]
+        assert scores == sorted(scores), scores
+        assert scores[-1] - scores[0] > 30
+
+
+def test_clip_brisque():
+    assert clip_brisque(-7.9) == 0.0
+    assert clip_brisque(107.0) == 100.0
+    assert clip_brisque(42.5) == 42.5
+
+
+@pytest.mark.parametrize("name", list(FOCUS_MEASURES))
+def test_focus_measures_fall_with_blur(scene, name):
+    box = (100, 50, 300, 350)
+    for region in (None, box):
+        values = [
+            focus_measure(name, cv2.GaussianBlur(scene, (0, 0), s) if s else scene, region)
+            for s in (0, 1, 2, 4, 8)
+        ]
+        assert values == sorted(values, reverse=True), (name, values)
+
+
+def test_normalized_variance_ignores_brightness(scene):
+    value = focus_measure("normalized_variance", scene)
+    brighter = np.clip(scene.astype(np.float32) * 0.5, 0, 255).astype(np.uint8)
+    assert focus_measure("normalized_variance", brighter) == pytest.approx(value * 0.5, rel=0.02)
+    assert set(all_focus_measures(scene)) == set(FOCUS_MEASURES)

@@ -88,7 +88,11 @@ class Policy:
 
     def save(self, path: str | Path) -> None:
         torch = require("torch", "perception")
-        payload = {"format": FORMAT_VERSION, "spec": _spec_to_dict(self.spec), "state_dict": self.net.state_dict()}
+        payload = {
+            "format": FORMAT_VERSION,
+            "spec": _spec_to_dict(self.spec),
+            "state_dict": self.net.state_dict(),
+        }
         with atomic_open(path, "wb") as handle:
             torch.save(payload, handle)
 
@@ -97,14 +101,24 @@ class Policy:
         torch = require("torch", "perception")
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(f"no policy file at {path}: train one with `dasha train --out DIR` or omit --policy for the shipped ones")
+            raise ConfigError(
+                f"no policy file at {path}: train one with `dasha train --out DIR` or omit --policy for the shipped ones"
+            )
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
-            spec = PolicySpec(**{**payload["spec"], "action_sizes": tuple(payload["spec"]["action_sizes"]), "hidden": tuple(payload["spec"]["hidden"])})
+            spec = PolicySpec(
+                **{
+                    **payload["spec"],
+                    "action_sizes": tuple(payload["spec"]["action_sizes"]),
+                    "hidden": tuple(payload["spec"]["hidden"]),
+                }
+            )
         except Exception as exc:
             raise ConfigError(f"{path} is not a DASHA policy file ({exc})") from exc
         if payload.get("format") != FORMAT_VERSION:
-            raise ConfigError(f"{path} has policy format {payload.get('format')}, this DASHA reads {FORMAT_VERSION}")
+            raise ConfigError(
+                f"{path} has policy format {payload.get('format')}, this DASHA reads {FORMAT_VERSION}"
+            )
         return cls(spec, payload["state_dict"])
 
 

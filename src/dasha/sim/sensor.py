@@ -47,6 +47,7 @@ class Sensor:
     bit_depth: int = 8
     black_level_dn: float = 0.0
     lens_transmission: float = 0.9
+    gamma: float = 1.0
 
     def __post_init__(self) -> None:
         if self.bit_depth not in (8, 10, 12, 16):
@@ -55,6 +56,10 @@ class Sensor:
             raise ConfigError("quantum_efficiency must be in (0, 1]")
         if self.full_well_e <= 0 or self.read_noise_e < 0:
             raise ConfigError("full_well_e must be positive and read_noise_e non-negative")
+        if not 0.25 <= self.gamma <= 4.0:
+            raise ConfigError(
+                f"gamma must be in [0.25, 4] (Basler's Gamma range), not {self.gamma}"
+            )
 
     @property
     def max_dn(self) -> int:
@@ -97,8 +102,10 @@ class Sensor:
         if low.any():
             electrons[low] = rng.poisson(mean_e[low]) + self.read_noise_e * z[low]
         np.minimum(electrons, self.full_well_e, out=electrons)
-        dn = electrons * np.float32(self.system_gain_dn_per_e(gain_db)) + np.float32(
-            self.black_level_dn
-        )
+        dn = electrons * np.float32(self.system_gain_dn_per_e(gain_db))
+        if self.gamma != 1.0:  # the camera's gamma LUT, on the digital signal before output
+            np.clip(dn, 0, self.max_dn, out=dn)
+            dn = np.float32(self.max_dn) * (dn / np.float32(self.max_dn)) ** np.float32(self.gamma)
+        dn += np.float32(self.black_level_dn)
         np.clip(np.rint(dn, out=dn), 0, self.max_dn, out=dn)
         return dn.astype(np.uint8 if self.bit_depth == 8 else np.uint16)

@@ -86,23 +86,25 @@ def test_background_sharp_where_target_is_not(sim_rig):
     background_v = world.optics.in_focus_v(world.conditions.background_cm)
     assert abs(background_v - world.in_focus_v()) > 0.5
     alpha = world.layers.alpha
-    bg_box = _box_of(alpha < 0.01)
-    tg_box = _box_of(alpha > 0.99)
+    bg_box = _box_of(alpha < 0.01, world.layers.background)
+    tg_box = _box_of(alpha > 0.99, world.layers.target)
     at_target = noiseless(camera, lens, world.in_focus_v())
     at_background = noiseless(camera, lens, background_v)
     assert sharpness(at_target, tg_box) > 2 * sharpness(at_background, tg_box)
     assert sharpness(at_background, bg_box) > 2 * sharpness(at_target, bg_box)
 
 
-def _box_of(mask: np.ndarray) -> list[float]:
-    """The largest square of the mask found by a coarse search (a region entirely in the layer)."""
-    best, size = None, 24
+def _box_of(mask: np.ndarray, texture: np.ndarray, size: int = 24) -> list[float]:
+    """The most textured square lying entirely inside the mask (where sharpness is measurable)."""
+    best, best_var = None, -1.0
     for y in range(0, mask.shape[0] - size, 8):
         for x in range(0, mask.shape[1] - size, 8):
             if mask[y : y + size, x : x + size].all():
-                best = [x, y, x + size, y + size]
-                return best
-    raise AssertionError("no region found")
+                var = float(texture[y : y + size, x : x + size].var())
+                if var > best_var:
+                    best, best_var = [x, y, x + size, y + size], var
+    assert best is not None, "no region found"
+    return best
 
 
 def test_in_focus_voltage_and_blur_geometry():
@@ -219,7 +221,9 @@ def test_user_scene_with_sidecar(tmp_path):
     camera = open_camera("sim", scene=str(path), seed=0, width=160, height=120)
     frame = camera.grab()
     assert frame.meta["target_class"] == "car"
-    assert frame.meta["target_box"] == pytest.approx([20, 30, 100, 90])
+    x1, y1, x2, y2 = frame.meta["target_box"]  # framed: centred, scaled, aspect kept
+    assert (x2 - x1) / (y2 - y1) == pytest.approx(80 / 60, rel=0.03)
+    assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx((80, 60), abs=1.0)
     path.with_suffix(".json").write_text(json.dumps({"class": "car", "box": [20, 30, 500, 90]}))
     with pytest.raises(ConfigError, match="inside the 160x120 image"):
         open_camera("sim", scene=str(path))

@@ -19,7 +19,7 @@ app.add_typer(sim_app, name="sim")
 Scene = Annotated[
     str,
     typer.Option(
-        help="Built-in scene name (motorcycle, cameraman, grace_hopper, coffee) or an image path with a sidecar JSON."
+        help="Built-in scene name (motorcycle, motorcycle_right, cameraman, grace_hopper) or an image path with a sidecar JSON."
     ),
 ]
 DistanceCm = Annotated[float, typer.Option("--distance-cm", help="Target distance (cm).")]

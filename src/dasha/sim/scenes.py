@@ -73,6 +73,12 @@ def _skimage(name: str) -> np.ndarray:
     return np.asarray(getattr(skimage.data, name)())
 
 
+def _motorcycle_right_view() -> np.ndarray:
+    import skimage.data
+
+    return np.asarray(skimage.data.stereo_motorcycle()[1])
+
+
 def _grace_hopper() -> np.ndarray:
     import matplotlib.cbook
 
@@ -106,7 +112,9 @@ BUILTIN_SCENES: dict[str, Callable[[], Scene]] = {
     "motorcycle": _motorcycle,
     "cameraman": _photo("cameraman", lambda: _skimage("camera"), "person", (12, 60, 284, 512)),
     "grace_hopper": _photo("grace_hopper", _grace_hopper, "person", (45, 84, 500, 585)),
-    "coffee": _photo("coffee", lambda: _skimage("coffee"), "cup", (120, 15, 433, 334)),
+    "motorcycle_right": _photo(
+        "motorcycle_right", _motorcycle_right_view, "motorbike", (76, 83, 621, 454)
+    ),
 }
 
 

@@ -26,6 +26,11 @@ class DashaPPOModule(_torch_rl.TorchRLModule, _apis.ValueFunctionAPI):  # type: 
             hidden=tuple(config.get("hidden", (256, 256))),
         )
         self.net = build_net(self.spec)
+        if len(self.spec.action_sizes) > 1:  # MultiDiscrete: one categorical per head
+            dists = require("ray.rllib.core.distribution.torch.torch_distribution", "rl")
+            self.action_dist_cls = dists.TorchMultiCategorical.get_partial_dist_cls(
+                input_lens=list(self.spec.action_sizes)
+            )
 
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         logits, _ = self.net(batch[Columns.OBS])

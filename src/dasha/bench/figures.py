@@ -47,3 +47,38 @@ def contact_sheet(
         axes[i][0].set_ylabel(label, fontsize=9)
     fig.suptitle(title, fontsize=10)
     save_figure(fig, out)
+
+
+def learning_curve(
+    curves: dict[str, list[dict[str, float]]], out: str | Path, title: str = "Learning curves"
+) -> None:
+    """Mean episode return of each agent against environment steps (paper Fig. 3)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for name, curve in curves.items():
+        keys = sorted(
+            {
+                k
+                for row in curve
+                for k in row
+                if k.startswith("charts/")
+                and k.endswith("_return_mean")
+                and k != "charts/episode_return_mean"
+            }
+        )
+        for key in keys or ["charts/episode_return_mean"]:
+            points = [(row["env_steps"], row[key]) for row in curve if key in row]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                agent = key.removeprefix("charts/").removesuffix("_return_mean")
+                ax.plot(xs, ys, label=f"{name}: {agent}")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean episode return")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, out)

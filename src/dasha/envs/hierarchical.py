@@ -53,12 +53,14 @@ class HierarchicalEpisode:
         rig: RigFactory | None = None,
         sim_options: dict[str, Any] | None = None,
         senses: Senses | None = None,
+        randomize: bool = True,
     ) -> None:
         self.senses = senses or Senses(
             encoder=encoder, detector=detector, target=target, cache_size=cache_size
         )
         self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
-        self.sampler = ConditionSampler(scenes=scenes_from(scenes))
+        # randomize=False keeps the rig's own conditions (running on a user's scene)
+        self.sampler = ConditionSampler(scenes=scenes_from(scenes)) if randomize else None
         self.table_us = exposure_table_us(self.camera.exposure_range_us)
         self.observation_spaces = {
             EXPOSURE: exposure_observation_space(self.senses.feature_dim),

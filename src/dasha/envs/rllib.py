@@ -39,15 +39,11 @@ class DashaMultiAgentEnv(_rllib_env.MultiAgentEnv):  # type: ignore[misc]
         return self.episode.reset(self._rng)
 
     def step(self, action_dict: dict[str, Any]) -> tuple[dict[str, Any], ...]:
-        obs, rewards, terminated, truncated, infos = self.episode.step(action_dict)
+        obs, rewards, _, _, infos = self.episode.step(action_dict)
         over = self.episode.active == ""
-        terminateds = {
-            **{a: v for a, v in terminated.items() if a in rewards},
-            "__all__": over and not any(truncated.values()),
-        }
-        truncateds = {
-            **{a: v for a, v in truncated.items() if a in rewards},
-            "__all__": over and any(truncated.values()),
-        }
+        # As RLlib's hierarchical example, agents end together through "__all__": an agent
+        # marked done alone mid-episode is dropped from the episode by the env runner. The
+        # 10-move horizon is part of the task (Alg. 2), so it terminates too: nothing to
+        # bootstrap past it, and no agent needs a final observation.
         infos = {a: i for a, i in infos.items() if a in obs or a in rewards}
-        return obs, rewards, terminateds, truncateds, infos
+        return obs, rewards, {"__all__": over}, {"__all__": False}, infos

@@ -1,0 +1,279 @@
+"""PPO training of the DASHA agents with Ray RLlib (the paper's engine), new API stack.
+
+``--agents hierarchical`` trains both policies in one run on the two-agent env
+(``exposure_policy`` for A_H, ``focus_policy`` for A_L, mapped by agent id);
+``exposure`` / ``focus`` train one agent on its single-agent env. Locally by default
+(``ray.init`` on this machine's cores), on a cluster when given its address.
+
+The run directory holds ``checkpoint/`` (RLlib's, replaced atomically: training resumes
+from it when the same ``--out`` is given again), ``tensorboard/`` (``charts/``,
+``losses/`` tags), ``curve.json`` (the learning curve), ``policies/*.pt`` (plain torch,
+see ``dasha.agents.policy``) and ``learning_curve.png``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dasha.agents.policy import Policy
+from dasha.errors import ConfigError, require
+from dasha.io import write_json
+
+AGENT_MODES = ("hierarchical", "exposure", "focus")
+SINGLE_AGENT_POLICY = "default_policy"
+
+
+@dataclass
+class TrainConfig:
+    out: Path
+    agents: str = "hierarchical"
+    encoder: str = "efficientnet-lite0"
+    detector: str = "yolo"
+    steps: int = 20_000
+    """Environment steps to sample in total (frames the agents act on)."""
+    seed: int = 0
+    scenes: list[str] | None = None
+    ray_address: str | None = None
+    num_env_runners: int = 0
+    """0: sample in the training process (best on 2 cores); N: N remote samplers."""
+    batch_steps: int = 512
+    minibatch_size: int = 128
+    epochs: int = 8
+    lr: float = 3e-4
+    gamma: float = 0.9
+    entropy_coeff: float = 0.01
+    hidden: tuple[int, ...] = (256, 256)
+    cache_size: int = 200_000
+    checkpoint_every: int = 5
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.agents not in AGENT_MODES:
+            raise ConfigError(f"--agents {self.agents!r}: choose one of {', '.join(AGENT_MODES)}")
+        if self.steps <= 0 or self.batch_steps <= 0:
+            raise ConfigError("--steps and the batch size must be positive")
+        self.out = Path(self.out)
+
+
+def policy_ids(mode: str) -> dict[str, str]:
+    """Agent name -> RLlib policy (module) id for a training mode."""
+    if mode == "hierarchical":
+        from dasha.envs.rllib import POLICIES
+
+        return dict(POLICIES)
+    return {mode: SINGLE_AGENT_POLICY}
+
+
+def _env_config(config: TrainConfig) -> dict[str, Any]:
+    return {
+        "encoder": config.encoder,
+        "scenes": config.scenes,
+        "cache_size": config.cache_size,
+        **({"detector": config.detector} if config.agents != "exposure" else {}),
+    }
+
+
+def _make_single_env(env_config: dict[str, Any]) -> Any:
+    mode = env_config.pop("agent")
+    if mode == "exposure":
+        from dasha.envs.exposure import ExposureEnv
+
+        return ExposureEnv(**env_config)
+    from dasha.envs.focus import FocusEnv
+
+    return FocusEnv(**env_config)
+
+
+def build_algorithm(config: TrainConfig) -> Any:
+    """The RLlib PPO algorithm for a training config (Ray must be initialised)."""
+    ppo = require("ray.rllib.algorithms.ppo", "rl")
+    spec_mod = require("ray.rllib.core.rl_module.rl_module", "rl")
+    from dasha.agents.rllib_module import DashaPPOModule
+
+    def module_spec(agent: str) -> Any:
+        return spec_mod.RLModuleSpec(
+            module_class=DashaPPOModule,
+            model_config={"agent": agent, "encoder": config.encoder, "hidden": list(config.hidden)},
+        )
+
+    ppo_config = ppo.PPOConfig()
+    if config.agents == "hierarchical":
+        multi = require("ray.rllib.core.rl_module.multi_rl_module", "rl")
+        from dasha.envs.rllib import POLICIES, DashaMultiAgentEnv, policy_mapping_fn
+
+        ppo_config = (
+            ppo_config.environment(DashaMultiAgentEnv, env_config=_env_config(config))
+            .multi_agent(policies=set(POLICIES.values()), policy_mapping_fn=policy_mapping_fn)
+            .rl_module(
+                rl_module_spec=multi.MultiRLModuleSpec(
+                    rl_module_specs={pid: module_spec(agent) for agent, pid in POLICIES.items()}
+                )
+            )
+        )
+    else:
+        tune = require("ray.tune", "rl")
+        name = f"dasha_{config.agents}"
+        tune.register_env(name, _make_single_env)
+        ppo_config = ppo_config.environment(
+            name, env_config={**_env_config(config), "agent": config.agents}
+        )
+        ppo_config = ppo_config.rl_module(rl_module_spec=module_spec(config.agents))
+    ppo_config = (
+        ppo_config.env_runners(
+            num_env_runners=config.num_env_runners, rollout_fragment_length="auto"
+        )
+        .training(
+            train_batch_size_per_learner=config.batch_steps,
+            minibatch_size=config.minibatch_size,
+            num_epochs=config.epochs,
+            lr=config.lr,
+            gamma=config.gamma,
+            entropy_coeff=config.entropy_coeff,
+        )
+        .debugging(seed=config.seed)
+    )
+    return ppo_config.build_algo()
+
+
+def init_ray(address: str | None) -> None:
+    ray = require("ray", "rl")
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False)
+
+
+def save_checkpoint(algo: Any, out: Path) -> None:
+    """Replace ``out/checkpoint`` atomically (write beside it, then swap by renames)."""
+    final, tmp, old = out / "checkpoint", out / "checkpoint.tmp", out / "checkpoint.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    algo.save_to_path(str(tmp.resolve()))
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_policies(algo: Any, config: TrainConfig, sampled_steps: int) -> dict[str, Path]:
+    """Write each trained agent as a plain torch policy file (no Ray needed to run it)."""
+    paths = {}
+    for agent, pid in policy_ids(config.agents).items():
+        module = algo.get_module(pid)
+        spec = module.spec
+        spec = type(spec)(
+            **{
+                **asdict(spec),
+                "extra": {"steps": sampled_steps, "seed": config.seed, "mode": config.agents},
+            }
+        )
+        path = config.out / "policies" / f"{agent}.pt"
+        Policy(spec, {k: v.detach().cpu() for k, v in module.net.state_dict().items()}).save(path)
+        paths[agent] = path
+    return paths
+
+
+def _scalars(result: dict[str, Any], pids: dict[str, str]) -> dict[str, float]:
+    runners = result.get("env_runners", {})
+    out = {"charts/episode_return_mean": runners.get("episode_return_mean")}
+    per_agent = runners.get("agent_episode_returns_mean", {})
+    for agent in pids:
+        value = per_agent.get(agent, runners.get("episode_return_mean") if len(pids) == 1 else None)
+        out[f"charts/{agent}_return_mean"] = value
+    out["charts/episode_len_mean"] = runners.get("episode_len_mean")
+    for pid in pids.values():
+        learner = result.get("learners", {}).get(pid, {})
+        for key in ("policy_loss", "vf_loss", "entropy", "mean_kl_loss"):
+            if key in learner:
+                out[f"losses/{pid}/{key}"] = learner[key]
+    return {k: float(v) for k, v in out.items() if v is not None}
+
+
+def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) PPO training; returns a summary (also written to ``out/summary.json``)."""
+    tqdm = require("tqdm", "rl").tqdm
+    config.out.mkdir(parents=True, exist_ok=True)
+    init_ray(config.ray_address)
+    algo = build_algorithm(config)
+    curve_path = config.out / "curve.json"
+    curve: list[dict[str, float]] = (
+        json.loads(curve_path.read_text()) if curve_path.exists() else []
+    )
+    sampled = int(curve[-1]["env_steps"]) if curve else 0
+    elapsed_before = float(curve[-1]["wall_s"]) if curve else 0.0
+    if (config.out / "checkpoint").exists():
+        algo.restore_from_path(str((config.out / "checkpoint").resolve()))
+    writer = _tensorboard(config.out)
+    pids = policy_ids(config.agents)
+    start = time.perf_counter()
+    bar = tqdm(
+        total=config.steps,
+        initial=min(sampled, config.steps),
+        unit="step",
+        disable=not progress,
+        desc=f"PPO {config.agents}",
+    )
+    iteration = len(curve)
+    try:
+        while sampled < config.steps:
+            result = algo.train()
+            iteration += 1
+            now = int(result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", sampled))
+            bar.update(max(0, min(now, config.steps) - sampled))
+            sampled = now
+            scalars = _scalars(result, pids)
+            wall_s = elapsed_before + time.perf_counter() - start
+            curve.append(
+                {"iteration": iteration, "env_steps": sampled, "wall_s": wall_s, **scalars}
+            )
+            if writer is not None:
+                for key, value in scalars.items():
+                    writer.add_scalar(key, value, sampled)
+            bar.set_postfix(
+                {
+                    k.split("/")[-1]: round(v, 2)
+                    for k, v in scalars.items()
+                    if k.startswith("charts/") and "return" in k
+                }
+            )
+            if iteration % config.checkpoint_every == 0 or sampled >= config.steps:
+                save_checkpoint(algo, config.out)
+                write_json(curve_path, curve)
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    paths = export_policies(algo, config, sampled)
+    write_json(curve_path, curve)
+    with contextlib.suppress(Exception):
+        from dasha.bench.figures import learning_curve
+
+        learning_curve({config.agents: curve}, config.out / "learning_curve.png")
+    summary = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+        "env_steps": sampled,
+        "wall_s": curve[-1]["wall_s"] if curve else 0.0,
+        "iterations": iteration,
+        "policies": {k: str(v) for k, v in paths.items()},
+        "final": curve[-1] if curve else {},
+    }
+    write_json(config.out / "summary.json", summary)
+    algo.stop()
+    return summary
+
+
+def _tensorboard(out: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is in the [rl] extra; training still works without it
+        return None
+    return SummaryWriter(str(out / "tensorboard"))

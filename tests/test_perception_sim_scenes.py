@@ -28,7 +28,8 @@ def test_scene_detected_in_focus_not_when_defocused(detector, scene, distance_cm
     found = detector.detect_target(sharp.as_uint8())
     assert found is not None, f"{scene}: target not found in focus"
     x1, y1, x2, y2 = sharp.meta["target_box"]
-    assert x1 - 40 < (found.box[0] + found.box[2]) / 2 < x2 + 40  # on the target, not elsewhere
+    centre = ((found.box[0] + found.box[2]) / 2, (found.box[1] + found.box[3]) / 2)
+    assert x1 - 40 < centre[0] < x2 + 40 and y1 - 40 < centre[1] < y2 + 40  # on the target
     for offset_v in (-3.0, 3.0):  # ~60 px of blur
         lens.set_focus(camera.world.in_focus_v() + offset_v)
         assert detector.detect_target(camera.grab().as_uint8()) is None, (

@@ -1,0 +1,159 @@
+"""Running trained agents on a camera: one full hierarchical episode (Fig. 2), and evaluation.
+
+Only plain-torch policies are needed (``dasha.agents.policy``); Ray is not imported.
+Ground truth (``in_focus``, ``blur_px``) is reported where the camera is the simulator,
+for evaluation only: the agents never see it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dasha.agents.policy import Policy, action_sizes_of
+from dasha.envs.hierarchical import EXPOSURE, FOCUS, HierarchicalEpisode
+from dasha.errors import ConfigError
+from dasha.hardware.base import Frame
+
+DEFAULT_ENCODER = "efficientnet-lite0"
+
+
+def shipped_policy_dir(encoder: str = DEFAULT_ENCODER) -> Path:
+    return Path(str(resources.files("dasha") / "data" / "policies" / encoder))
+
+
+@dataclass
+class Policies:
+    exposure: Policy
+    focus: Policy
+
+    @classmethod
+    def load(cls, directory: str | Path | None = None, encoder: str = DEFAULT_ENCODER) -> Policies:
+        """``directory/policies/{exposure,focus}.pt`` or ``directory/{...}.pt``; default: the shipped ones."""
+        root = Path(directory) if directory is not None else shipped_policy_dir(encoder)
+        if (root / "policies").is_dir():
+            root = root / "policies"
+        missing = [name for name in (EXPOSURE, FOCUS) if not (root / f"{name}.pt").is_file()]
+        if missing:
+            hint = "train them with `dasha train --out DIR` and pass --policy DIR"
+            raise ConfigError(f"no {' and '.join(missing)} policy in {root}: {hint}")
+        policies = cls(Policy.load(root / f"{EXPOSURE}.pt"), Policy.load(root / f"{FOCUS}.pt"))
+        for policy in (policies.exposure, policies.focus):
+            if policy.spec.encoder and policy.spec.encoder != encoder:
+                raise ConfigError(
+                    f"{root}: the {policy.spec.agent} policy was trained on encoder "
+                    f"{policy.spec.encoder!r}; run with --encoder {policy.spec.encoder}"
+                )
+        return policies
+
+    def check(self, episode: HierarchicalEpisode) -> None:
+        """The policies must fit the rig's action spaces (e.g. a webcam's focus range)."""
+        for agent, policy in ((EXPOSURE, self.exposure), (FOCUS, self.focus)):
+            wanted = action_sizes_of(episode.action_spaces[agent])
+            if tuple(policy.spec.action_sizes) != wanted:
+                raise ConfigError(
+                    f"the {agent} policy acts over {policy.spec.action_sizes} but this rig needs {wanted}: "
+                    "train a policy for this camera/lens (dasha capture + Replay-v0, or dasha train)"
+                )
+
+
+@dataclass
+class EpisodeReport:
+    """What one hierarchical episode did; ``in_focus``/``blur_px`` only on the simulator."""
+
+    exposure_moves: int = 0
+    lens_moves: int = 0
+    handed_over: bool = False
+    detected: bool = False
+    in_focus: bool | None = None
+    blur_px: float | None = None
+    final_exposure_us: float = 0.0
+    final_focus: float = 0.0
+    focus_unit: str = "V"
+    peak: float | None = None
+    frames: int = 0
+    sim_time_s: float | None = None
+    wall_time_s: float = 0.0
+    decision_ms: list[float] = field(default_factory=list)
+    conditions: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["final_focus_v" if self.focus_unit == "V" else "final_focus"] = data.pop("final_focus")
+        return data
+
+
+def run_episode(
+    episode: HierarchicalEpisode, policies: Policies, seed: int | None = None
+) -> tuple[EpisodeReport, Frame, Frame]:
+    """Exposure, hand-over, focus: returns the report and the first and last frames."""
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    obs, infos = episode.reset(rng)
+    report = EpisodeReport(conditions=dict(infos[EXPOSURE].get("conditions", {})), focus_unit=episode.lens.unit)
+    info: dict[str, Any] = {}
+    while episode.active:
+        agent = episode.active
+        policy = policies.exposure if agent == EXPOSURE else policies.focus
+        tick = time.perf_counter()
+        action = policy.act(obs[agent])
+        report.decision_ms.append((time.perf_counter() - tick) * 1e3)
+        obs, _, _, _, infos = episode.step({agent: action})
+        info = infos.get(agent, info)
+        if agent == EXPOSURE:
+            report.exposure_moves += 1
+            report.handed_over = bool(info.get("handed_over"))
+            report.peak = info.get("peak")
+        else:
+            report.lens_moves += 1
+            report.detected = bool(info.get("detected"))
+    last = episode.last_frame
+    assert last is not None and episode.first_frame is not None
+    report.wall_time_s = time.perf_counter() - start
+    report.final_exposure_us = last.exposure_us
+    report.final_focus = float(episode.lens.focus)
+    report.frames = int(last.meta.get("frames", 0)) or report.exposure_moves + report.lens_moves + 1
+    if "in_focus" in last.meta:
+        report.in_focus = bool(last.meta["in_focus"]) and report.handed_over
+        report.blur_px = float(last.meta["blur_px"])
+        report.sim_time_s = float(last.meta["sim_time_s"])
+    return report, episode.first_frame, last
+
+
+def summarize(reports: list[EpisodeReport]) -> dict[str, Any]:
+    """Rates and means over episodes (the issue's targets are read from these)."""
+    n = len(reports)
+    handed = [r for r in reports if r.handed_over]
+    lens_moves = np.array([r.lens_moves for r in handed]) if handed else np.zeros(1)
+    decisions = np.concatenate([r.decision_ms for r in reports]) if reports else np.zeros(1)
+    success = [r.detected and bool(r.in_focus) for r in handed]
+    return {
+        "episodes": n,
+        "exposure_suitable_rate": len(handed) / n if n else 0.0,
+        "focus_detected_rate": float(np.mean([r.detected for r in handed])) if handed else 0.0,
+        "focus_detected_in_focus_rate": float(np.mean(success)) if handed else 0.0,
+        "overall_success_rate": sum(success) / n if n else 0.0,
+        "lens_moves_mean": float(lens_moves.mean()),
+        "lens_moves_p95": float(np.percentile(lens_moves, 95)),
+        "sim_time_s_mean": float(np.mean([r.sim_time_s or 0.0 for r in reports])) if reports else 0.0,
+        "wall_time_s_mean": float(np.mean([r.wall_time_s for r in reports])) if reports else 0.0,
+        "policy_ms_mean": float(decisions.mean()),
+    }
+
+
+def decision_latency_ms(episode: HierarchicalEpisode, policies: Policies, repeats: int = 30) -> dict[str, float]:
+    """One decision = encode the frame + run the policy, uncached (what a camera pays per move)."""
+    frame = episode.camera.grab()
+    encoder = episode.senses.encoder
+    times = []
+    for _ in range(repeats):
+        tick = time.perf_counter()
+        features = encoder.encode(frame.as_uint8())
+        policies.focus.act(features.astype(np.float32))
+        times.append((time.perf_counter() - tick) * 1e3)
+    return {"decision_ms_median": float(np.median(times)), "decision_ms_p95": float(np.percentile(times, 95))}

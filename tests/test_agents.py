@@ -1,0 +1,116 @@
+"""Policies (plain torch), the episode runner, and short real training runs (SB3 and RLlib)."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import dasha.envs  # noqa: F401
+from dasha.agents.policy import Policy, PolicySpec, build_net, greedy_action
+from dasha.agents.run import Policies, run_episode, summarize
+from dasha.envs.hierarchical import HierarchicalEpisode
+from dasha.envs.senses import Senses
+from dasha.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def senses():
+    return Senses(cache_size=10_000)
+
+
+def _policy(agent: str, obs_dim: int, sizes: tuple[int, ...], bias: np.ndarray | None = None) -> Policy:
+    spec = PolicySpec(agent=agent, obs_dim=obs_dim, action_sizes=sizes, encoder="efficientnet-lite0", hidden=(8,))
+    state = build_net(spec).state_dict()
+    if bias is not None:  # steer the greedy action: a policy that always picks given actions
+        state["logits.bias"] = __import__("torch").as_tensor(bias, dtype=state["logits.bias"].dtype)
+        state["logits.weight"] = state["logits.weight"] * 0
+    return Policy(spec, state)
+
+
+def test_greedy_action_splits_heads():
+    logits = np.array([0.1, 0.9, 0.0, 5.0, 1.0])
+    assert list(greedy_action(logits, (2, 3))) == [1, 1]
+    assert list(greedy_action(logits, (5,))) == [3]
+
+
+def test_policy_save_load_round_trip(tmp_path):
+    policy = _policy("focus", 16, (47, 100))
+    policy.save(tmp_path / "focus.pt")
+    loaded = Policy.load(tmp_path / "focus.pt")
+    obs = np.random.default_rng(0).normal(size=16).astype(np.float32)
+    assert np.array_equal(loaded.act(obs), policy.act(obs))
+    with pytest.raises(ConfigError, match="expects observations of 16"):
+        loaded.act(np.zeros(5, np.float32))
+    (tmp_path / "junk.pt").write_bytes(b"not a policy")
+    with pytest.raises(ConfigError, match="not a DASHA policy"):
+        Policy.load(tmp_path / "junk.pt")
+    with pytest.raises(ConfigError, match="no policy file"):
+        Policy.load(tmp_path / "missing.pt")
+
+
+def test_runner_reports_a_full_hierarchical_episode(senses):
+    episode = HierarchicalEpisode(senses=senses, scenes=["cameraman"])
+    n_exposures = len(episode.table_us)
+    # A_H always picks 1 s (saturates: unsuitable); A_L is never reached.
+    bright = np.full(n_exposures, -10.0)
+    bright[-1] = 10.0
+    policies = Policies(_policy("exposure", 1301, (n_exposures,), bright), _policy("focus", 1280, (47, 100)))
+    report, first, last = run_episode(episode, policies, seed=3)
+    assert report.exposure_moves == 1 and report.lens_moves == 0 and not report.handed_over
+    assert report.final_exposure_us == 1_000_000 and first.exposure_us == 20_000
+    # A_H picks a usable exposure for the scene; A_L jumps to 36.9 V and stays (the in-focus band).
+    lux = episode.camera.world.conditions.illuminance_lux  # conditions of seed 3, drawn again below
+    good = np.full(n_exposures, -10.0)
+    good[int(np.argmin(np.abs(np.log(episode.table_us / (4_000_000.0 / lux)))))] = 10.0
+    focus_bias = np.full(147, -10.0)
+    focus_bias[12] = focus_bias[47 + 90] = 10.0  # 24 + 12 + 0.90 = 36.90 V
+    policies = Policies(_policy("exposure", 1301, (n_exposures,), good), _policy("focus", 1280, (47, 100), focus_bias))
+    report, _, last = run_episode(episode, policies, seed=3)
+    assert report.handed_over and report.final_focus == pytest.approx(36.9)
+    assert 1 <= report.lens_moves <= 10 and report.sim_time_s > 0 and report.frames >= 2
+    assert report.detected == (report.lens_moves < 10)
+    stats = summarize([report])
+    assert stats["exposure_suitable_rate"] == 1.0 and stats["lens_moves_mean"] == report.lens_moves
+
+
+def test_policies_must_match_the_rig(senses, tmp_path):
+    episode = HierarchicalEpisode(senses=senses, scenes=["cameraman"])
+    policies = Policies(_policy("exposure", 1301, (10,)), _policy("focus", 1280, (47, 100)))
+    with pytest.raises(ConfigError, match="needs"):
+        policies.check(episode)
+    with pytest.raises(ConfigError, match="no exposure and focus policy"):
+        Policies.load(tmp_path)
+
+
+def test_stable_baselines3_ppo_trains_on_focus_env(senses):
+    from stable_baselines3 import PPO
+
+    env = gym.make("dasha/Focus-v0", senses=senses, scenes=["cameraman"])
+    model = PPO("MlpPolicy", env, n_steps=32, batch_size=16, n_epochs=1, seed=0, verbose=0)
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.learn(total_timesteps=64)
+    assert model.num_timesteps >= 64
+    assert any(not np.allclose(a.numpy(), b.detach().numpy()) for a, b in zip(before, model.policy.parameters(), strict=True))
+    action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
+    assert env.action_space.contains(action)
+
+
+@pytest.mark.slow
+def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path):
+    from dasha.agents.train import TrainConfig, train
+
+    config = TrainConfig(out=tmp_path / "run", steps=64, batch_steps=64, minibatch_size=32, epochs=1, scenes=["cameraman"], checkpoint_every=1)
+    summary = train(config, progress=False)
+    assert summary["env_steps"] >= 64
+    for name in ("exposure", "focus"):
+        assert (tmp_path / "run" / "policies" / f"{name}.pt").is_file()
+    assert (tmp_path / "run" / "checkpoint").is_dir() and (tmp_path / "run" / "learning_curve.png").is_file()
+    curve = json.loads((tmp_path / "run" / "curve.json").read_text())
+    assert curve and "charts/exposure_return_mean" in curve[-1]
+    policies = Policies.load(tmp_path / "run")
+    assert policies.focus.spec.action_sizes == (47, 100) and policies.exposure.spec.obs_dim == 1301
+    resumed = train(TrainConfig(**{**config.__dict__, "steps": 128}), progress=False)  # resumes
+    assert resumed["env_steps"] >= 128 and resumed["iterations"] > summary["iterations"]

@@ -21,8 +21,12 @@ def senses():
     return Senses(cache_size=10_000)
 
 
-def _policy(agent: str, obs_dim: int, sizes: tuple[int, ...], bias: np.ndarray | None = None) -> Policy:
-    spec = PolicySpec(agent=agent, obs_dim=obs_dim, action_sizes=sizes, encoder="efficientnet-lite0", hidden=(8,))
+def _policy(
+    agent: str, obs_dim: int, sizes: tuple[int, ...], bias: np.ndarray | None = None
+) -> Policy:
+    spec = PolicySpec(
+        agent=agent, obs_dim=obs_dim, action_sizes=sizes, encoder="efficientnet-lite0", hidden=(8,)
+    )
     state = build_net(spec).state_dict()
     if bias is not None:  # steer the greedy action: a policy that always picks given actions
         state["logits.bias"] = __import__("torch").as_tensor(bias, dtype=state["logits.bias"].dtype)
@@ -57,7 +61,9 @@ def test_runner_reports_a_full_hierarchical_episode(senses):
     # A_H always picks 1 s (saturates: unsuitable); A_L is never reached.
     bright = np.full(n_exposures, -10.0)
     bright[-1] = 10.0
-    policies = Policies(_policy("exposure", 1301, (n_exposures,), bright), _policy("focus", 1280, (47, 100)))
+    policies = Policies(
+        _policy("exposure", 1301, (n_exposures,), bright), _policy("focus", 1280, (47, 100))
+    )
     report, first, last = run_episode(episode, policies, seed=3)
     assert report.exposure_moves == 1 and report.lens_moves == 0 and not report.handed_over
     assert report.final_exposure_us == 1_000_000 and first.exposure_us == 20_000
@@ -67,7 +73,10 @@ def test_runner_reports_a_full_hierarchical_episode(senses):
     good[int(np.argmin(np.abs(np.log(episode.table_us / (4_000_000.0 / lux)))))] = 10.0
     focus_bias = np.full(147, -10.0)
     focus_bias[12] = focus_bias[47 + 90] = 10.0  # 24 + 12 + 0.90 = 36.90 V
-    policies = Policies(_policy("exposure", 1301, (n_exposures,), good), _policy("focus", 1280, (47, 100), focus_bias))
+    policies = Policies(
+        _policy("exposure", 1301, (n_exposures,), good),
+        _policy("focus", 1280, (47, 100), focus_bias),
+    )
     report, _, last = run_episode(episode, policies, seed=3)
     assert report.handed_over and report.final_focus == pytest.approx(36.9)
     assert 1 <= report.lens_moves <= 10 and report.sim_time_s > 0 and report.frames >= 2
@@ -93,7 +102,10 @@ def test_stable_baselines3_ppo_trains_on_focus_env(senses):
     before = [p.detach().clone() for p in model.policy.parameters()]
     model.learn(total_timesteps=64)
     assert model.num_timesteps >= 64
-    assert any(not np.allclose(a.numpy(), b.detach().numpy()) for a, b in zip(before, model.policy.parameters(), strict=True))
+    assert any(
+        not np.allclose(a.numpy(), b.detach().numpy())
+        for a, b in zip(before, model.policy.parameters(), strict=True)
+    )
     action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
     assert env.action_space.contains(action)
 
@@ -102,12 +114,22 @@ def test_stable_baselines3_ppo_trains_on_focus_env(senses):
 def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path):
     from dasha.agents.train import TrainConfig, train
 
-    config = TrainConfig(out=tmp_path / "run", steps=64, batch_steps=64, minibatch_size=32, epochs=1, scenes=["cameraman"], checkpoint_every=1)
+    config = TrainConfig(
+        out=tmp_path / "run",
+        steps=64,
+        batch_steps=64,
+        minibatch_size=32,
+        epochs=1,
+        scenes=["cameraman"],
+        checkpoint_every=1,
+    )
     summary = train(config, progress=False)
     assert summary["env_steps"] >= 64
     for name in ("exposure", "focus"):
         assert (tmp_path / "run" / "policies" / f"{name}.pt").is_file()
-    assert (tmp_path / "run" / "checkpoint").is_dir() and (tmp_path / "run" / "learning_curve.png").is_file()
+    assert (tmp_path / "run" / "checkpoint").is_dir() and (
+        tmp_path / "run" / "learning_curve.png"
+    ).is_file()
     curve = json.loads((tmp_path / "run" / "curve.json").read_text())
     assert curve and "charts/exposure_return_mean" in curve[-1]
     policies = Policies.load(tmp_path / "run")

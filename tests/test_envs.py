@@ -109,3 +109,27 @@ def test_rllib_multi_agent_env_contract(senses):
     assert list(obs) == [EXPOSURE] and policy_mapping_fn(EXPOSURE) != policy_mapping_fn(FOCUS)
     obs, rewards, terminateds, truncateds, _ = env.step({EXPOSURE: len(env.episode.table_us) - 1})
     assert terminateds["__all__"] and not truncateds["__all__"] and set(rewards) == {EXPOSURE}
+
+
+def test_replay_env_trains_on_a_recorded_grid(senses, tmp_path):
+    """Record a simulated grid, then the registered Replay-v0 env serves it to the focus agent."""
+    from dasha.envs.conditions import sim_rig
+    from dasha.hardware.recording import capture_grid
+    from dasha.hardware.session import Rig
+
+    camera, lens = sim_rig(scene="cameraman", distance_cm=170.0, illuminance_lux=100.0, seed=0)
+    v0 = camera.world.in_focus_v()
+    focus = [24.0, 30.0, round(v0 - 1.0, 2), round(v0, 2), 45.0, 70.0]
+    capture_grid(Rig(camera, lens), tmp_path / "rec", [20_000.0, 40_000.0, 80_000.0], focus)
+    env = gym.make("dasha/Replay-v0", recording=tmp_path / "rec", senses=senses)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (1280,) and info["exposure_us"] in (20_000.0, 40_000.0, 80_000.0)
+    lens_range = env.unwrapped.lens.focus_range
+    assert (lens_range.min, lens_range.max) == (24.0, 70.0)
+    _, reward, terminated, _, info = env.step(np.array(focus_v_to_action(v0, lens_range)))
+    assert terminated and info["detected"] and reward > -1.0  # the recorded sharp frame
+    env.reset(seed=1)
+    _, reward, terminated, _, info = env.step(
+        np.array(focus_v_to_action(29.0, lens_range))
+    )  # snaps to 30 V
+    assert not terminated and reward == -1.0 and info["focus_v"] == 30.0

@@ -95,7 +95,9 @@ def run_episode(
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     obs, infos = episode.reset(rng)
-    report = EpisodeReport(conditions=dict(infos[EXPOSURE].get("conditions", {})), focus_unit=episode.lens.unit)
+    report = EpisodeReport(
+        conditions=dict(infos[EXPOSURE].get("conditions", {})), focus_unit=episode.lens.unit
+    )
     info: dict[str, Any] = {}
     while episode.active:
         agent = episode.active
@@ -140,13 +142,17 @@ def summarize(reports: list[EpisodeReport]) -> dict[str, Any]:
         "overall_success_rate": sum(success) / n if n else 0.0,
         "lens_moves_mean": float(lens_moves.mean()),
         "lens_moves_p95": float(np.percentile(lens_moves, 95)),
-        "sim_time_s_mean": float(np.mean([r.sim_time_s or 0.0 for r in reports])) if reports else 0.0,
+        "sim_time_s_mean": float(np.mean([r.sim_time_s or 0.0 for r in reports]))
+        if reports
+        else 0.0,
         "wall_time_s_mean": float(np.mean([r.wall_time_s for r in reports])) if reports else 0.0,
         "policy_ms_mean": float(decisions.mean()),
     }
 
 
-def decision_latency_ms(episode: HierarchicalEpisode, policies: Policies, repeats: int = 30) -> dict[str, float]:
+def decision_latency_ms(
+    episode: HierarchicalEpisode, policies: Policies, repeats: int = 30
+) -> dict[str, float]:
     """One decision = encode the frame + run the policy, uncached (what a camera pays per move)."""
     frame = episode.camera.grab()
     encoder = episode.senses.encoder
@@ -156,4 +162,7 @@ def decision_latency_ms(episode: HierarchicalEpisode, policies: Policies, repeat
         features = encoder.encode(frame.as_uint8())
         policies.focus.act(features.astype(np.float32))
         times.append((time.perf_counter() - tick) * 1e3)
-    return {"decision_ms_median": float(np.median(times)), "decision_ms_p95": float(np.percentile(times, 95))}
+    return {
+        "decision_ms_median": float(np.median(times)),
+        "decision_ms_p95": float(np.percentile(times, 95)),
+    }

@@ -10,37 +10,79 @@ import typer
 from dasha.cli import rig_options as ro
 from dasha.cli.app import app, handle_errors, print_json
 
-Encoder = Annotated[str, typer.Option(help="Encoder E(I): efficientnet-lite0 (default, offline) or resnet152.")]
-PolicyDir = Annotated[Path | None, typer.Option("--policy", help="Trained policies (a `dasha train --out` directory); default: the shipped ones.")]
-Scene = Annotated[str, typer.Option(help="Simulator scene: a built-in name or an image with a sidecar JSON.")]
+Encoder = Annotated[
+    str, typer.Option(help="Encoder E(I): efficientnet-lite0 (default, offline) or resnet152.")
+]
+PolicyDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        help="Trained policies (a `dasha train --out` directory); default: the shipped ones.",
+    ),
+]
+Scene = Annotated[
+    str, typer.Option(help="Simulator scene: a built-in name or an image with a sidecar JSON.")
+]
 
 
 @app.command("train")
 @handle_errors
 def train_command(
-    out: Annotated[Path, typer.Option(help="Run directory (checkpoints, TensorBoard, policies); an existing run resumes.")],
-    agents: Annotated[str, typer.Option(help="hierarchical (both, one run), exposure or focus.")] = "hierarchical",
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Run directory (checkpoints, TensorBoard, policies); an existing run resumes."
+        ),
+    ],
+    agents: Annotated[
+        str, typer.Option(help="hierarchical (both, one run), exposure or focus.")
+    ] = "hierarchical",
     encoder: Encoder = "efficientnet-lite0",
     steps: Annotated[int, typer.Option(help="Environment steps to sample in total.")] = 20_000,
-    seed: Annotated[int, typer.Option(help="Seed of RLlib, the envs and the network initialisation.")] = 0,
-    scenes: Annotated[list[str] | None, typer.Option("--scene", help="Train on these scenes only (repeatable); default all built-in.")] = None,
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address (default: a local Ray on this machine).")] = None,
-    env_runners: Annotated[int, typer.Option("--env-runners", help="Remote sampling processes (0: sample in-process).")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of RLlib, the envs and the network initialisation.")
+    ] = 0,
+    scenes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scene", help="Train on these scenes only (repeatable); default all built-in."
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address", help="Ray cluster address (default: a local Ray on this machine)."
+        ),
+    ] = None,
+    env_runners: Annotated[
+        int, typer.Option("--env-runners", help="Remote sampling processes (0: sample in-process).")
+    ] = 0,
     batch_steps: Annotated[int, typer.Option(help="Environment steps per PPO update.")] = 512,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the run summary as JSON.")
+    ] = False,
 ) -> None:
     """Train DASHA's agents with RLlib PPO (progress bar; TensorBoard logs in OUT/tensorboard)."""
     from dasha.agents.train import TrainConfig, train
 
     config = TrainConfig(
-        out=out, agents=agents, encoder=encoder, steps=steps, seed=seed, scenes=scenes,
-        ray_address=ray_address, num_env_runners=env_runners, batch_steps=batch_steps,
+        out=out,
+        agents=agents,
+        encoder=encoder,
+        steps=steps,
+        seed=seed,
+        scenes=scenes,
+        ray_address=ray_address,
+        num_env_runners=env_runners,
+        batch_steps=batch_steps,
     )
     summary = train(config, progress=not json_out)
     if json_out:
         print_json(summary)
     else:
-        typer.echo(f"trained {summary['env_steps']} steps in {summary['wall_s']:.0f} s; policies in {out / 'policies'}")
+        typer.echo(
+            f"trained {summary['env_steps']} steps in {summary['wall_s']:.0f} s; policies in {out / 'policies'}"
+        )
 
 
 def _sim_rig(scene: str, distance_cm: float, lux: float, seed: int) -> tuple[Any, Any]:
@@ -53,7 +95,10 @@ def _sim_rig(scene: str, distance_cm: float, lux: float, seed: int) -> tuple[Any
 @handle_errors
 def focus_command(
     camera: ro.CameraName = "sim",
-    lens: Annotated[str | None, typer.Option("--lens", help="Lens backend (default: the camera's own for sim/replay/uvc).")] = None,
+    lens: Annotated[
+        str | None,
+        typer.Option("--lens", help="Lens backend (default: the camera's own for sim/replay/uvc)."),
+    ] = None,
     port: ro.Port = None,
     camera_serial: ro.CameraSerial = None,
     dll_path: ro.DllPath = None,
@@ -61,13 +106,23 @@ def focus_command(
     recording: ro.RecordingPath = None,
     settings: ro.Settings = None,
     scene: Scene = "motorcycle",
-    distance_cm: Annotated[float, typer.Option("--distance-cm", help="Simulator: target distance (cm).")] = 170.0,
+    distance_cm: Annotated[
+        float, typer.Option("--distance-cm", help="Simulator: target distance (cm).")
+    ] = 170.0,
     lux: Annotated[float, typer.Option("--lux", help="Simulator: illuminance (lux).")] = 100.0,
-    target: Annotated[str | None, typer.Option(help="Class to focus on (default: the scene's target; `person` on real cameras).")] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="Class to focus on (default: the scene's target; `person` on real cameras)."
+        ),
+    ] = None,
     policy: PolicyDir = None,
     encoder: Encoder = "efficientnet-lite0",
     seed: Annotated[int, typer.Option(help="Simulator noise seed.")] = 0,
-    save_frames: Annotated[Path | None, typer.Option("--save-frames", help="Write before.png and after.png into this directory.")] = None,
+    save_frames: Annotated[
+        Path | None,
+        typer.Option("--save-frames", help="Write before.png and after.png into this directory."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Expose and focus the camera once with the trained agents (exposure, hand-over, lens moves)."""
@@ -82,12 +137,20 @@ def focus_command(
         rig = Rig(*_sim_rig(scene, distance_cm, lux, seed))
     else:
         rig = ro.open_rig_from_cli(
-            camera, lens or camera, port=port, camera_serial=camera_serial, dll_path=dll_path,
-            device=device, recording=recording, settings=settings,
+            camera,
+            lens or camera,
+            port=port,
+            camera_serial=camera_serial,
+            dll_path=dll_path,
+            device=device,
+            recording=recording,
+            settings=settings,
         )
     with rig:
         senses = Senses(encoder=encoder, target=target or (None if camera == "sim" else "person"))
-        episode = HierarchicalEpisode(senses=senses, rig=lambda: (rig.camera, rig.lens), randomize=False)
+        episode = HierarchicalEpisode(
+            senses=senses, rig=lambda: (rig.camera, rig.lens), randomize=False
+        )
         policies.check(episode)
         report, before, after = run_episode(episode, policies, seed=seed)
     if save_frames is not None:
@@ -98,8 +161,16 @@ def focus_command(
     if json_out:
         print_json(result)
         return
-    status = "focused" if report.detected else ("no suitable exposure" if not report.handed_over else "target not found")
-    truth = "" if report.in_focus is None else f", in focus by ground truth: {report.in_focus} (blur {report.blur_px:.1f} px)"
+    status = (
+        "focused"
+        if report.detected
+        else ("no suitable exposure" if not report.handed_over else "target not found")
+    )
+    truth = (
+        ""
+        if report.in_focus is None
+        else f", in focus by ground truth: {report.in_focus} (blur {report.blur_px:.1f} px)"
+    )
     typer.echo(
         f"{status}: exposure {report.final_exposure_us:g} us after {report.exposure_moves} move(s), "
         f"lens {report.final_focus:.2f} {report.focus_unit} after {report.lens_moves} move(s){truth}"
@@ -110,10 +181,14 @@ def focus_command(
 @handle_errors
 def evaluate_command(
     episodes: Annotated[int, typer.Option(help="Episodes to run.")] = 100,
-    seed: Annotated[int, typer.Option(help="First evaluation seed (training uses other seeds).")] = 1_000_000,
+    seed: Annotated[
+        int, typer.Option(help="First evaluation seed (training uses other seeds).")
+    ] = 1_000_000,
     policy: PolicyDir = None,
     encoder: Encoder = "efficientnet-lite0",
-    scenes: Annotated[list[str] | None, typer.Option("--scene", help="Scenes (repeatable); default all built-in.")] = None,
+    scenes: Annotated[
+        list[str] | None, typer.Option("--scene", help="Scenes (repeatable); default all built-in.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run the agents on random simulator conditions (140..200 cm, 13..300 lx) and report the targets."""
@@ -126,10 +201,20 @@ def evaluate_command(
     policies = Policies.load(policy, encoder)
     episode = HierarchicalEpisode(senses=Senses(encoder=encoder), scenes=scenes)
     policies.check(episode)
-    reports = [run_episode(episode, policies, seed=seed + i)[0] for i in tqdm(range(episodes), disable=json_out, desc="episodes")]
-    summary = {**summarize(reports), **decision_latency_ms(episode, policies), "seed": seed, "encoder": encoder}
+    reports = [
+        run_episode(episode, policies, seed=seed + i)[0]
+        for i in tqdm(range(episodes), disable=json_out, desc="episodes")
+    ]
+    summary = {
+        **summarize(reports),
+        **decision_latency_ms(episode, policies),
+        "seed": seed,
+        "encoder": encoder,
+    }
     if json_out:
         print_json(summary)
     else:
         for key, value in summary.items():
-            typer.echo(f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}")
+            typer.echo(
+                f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}"
+            )

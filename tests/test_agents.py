@@ -78,7 +78,7 @@ def test_runner_reports_a_full_hierarchical_episode(senses):
         _policy("focus", 1280, (47, 100), focus_bias),
     )
     report, _, last = run_episode(episode, policies, seed=3)
-    assert report.handed_over and report.final_focus == pytest.approx(36.9)
+    assert report.handed_over and report.final_focus == pytest.approx(36.9) == last.meta["focus_v"]
     assert 1 <= report.lens_moves <= 10 and report.sim_time_s > 0 and report.frames >= 2
     assert report.detected == (report.lens_moves < 10)
     stats = summarize([report])

@@ -51,6 +51,10 @@ class TrainConfig:
     entropy_coeff: float = 0.01
     hidden: tuple[int, ...] = (256, 256)
     cache_size: int = 200_000
+    condition_grid: dict[str, Any] = field(
+        default_factory=lambda: {"distance_step_cm": 5.0, "illuminance_levels": 10}
+    )
+    """Training conditions on a coarse grid, so perception results are reused (see envs.senses)."""
     checkpoint_every: int = 5
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -76,6 +80,7 @@ def _env_config(config: TrainConfig) -> dict[str, Any]:
         "encoder": config.encoder,
         "scenes": config.scenes,
         "cache_size": config.cache_size,
+        "condition_grid": config.condition_grid,
         **({"detector": config.detector} if config.agents != "exposure" else {}),
     }
 

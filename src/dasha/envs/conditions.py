@@ -21,17 +21,29 @@ from dasha.sim.world import DISTANCE_RANGE_CM, ILLUMINANCE_RANGE_LUX
 
 @dataclass(frozen=True)
 class ConditionSampler:
+    """Draws scene, distance and illuminance from grids over the paper's ranges.
+
+    ``illuminance_levels=None`` uses the paper's 10 lx schedule; ``N`` uses N levels evenly
+    spaced in log illuminance (what exposure cares about). Training uses coarse grids so
+    that perception results are reused (``dasha.envs.senses``); evaluation uses 1 cm and
+    the full schedule, with seeds training never saw.
+    """
+
     scenes: tuple[str, ...] = tuple(BUILTIN_SCENES)
     distance_range_cm: tuple[float, float] = DISTANCE_RANGE_CM
     illuminance_range_lux: tuple[float, float] = ILLUMINANCE_RANGE_LUX
     distance_step_cm: float = 1.0
     illuminance_step_lux: float = 10.0
+    illuminance_levels: int | None = None
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         d0, d1 = self.distance_range_cm
         l0, l1 = self.illuminance_range_lux
         distances = np.arange(d0, d1 + 1e-9, self.distance_step_cm)
-        lux = np.unique(np.append(np.arange(l0, l1 + 1e-9, self.illuminance_step_lux), l1))
+        if self.illuminance_levels:
+            lux = np.round(np.geomspace(l0, l1, self.illuminance_levels), 1)
+        else:
+            lux = np.unique(np.append(np.arange(l0, l1 + 1e-9, self.illuminance_step_lux), l1))
         return {
             "scene": str(self.scenes[int(rng.integers(len(self.scenes)))]),
             "distance_cm": float(distances[int(rng.integers(len(distances)))]),
@@ -73,3 +85,8 @@ def scenes_from(value: str | Sequence[str] | None) -> tuple[str, ...]:
     if value is None:
         return tuple(BUILTIN_SCENES)
     return (value,) if isinstance(value, str) else tuple(value)
+
+
+def make_sampler(scenes: str | Sequence[str] | None, grid: dict[str, Any] | None) -> ConditionSampler:
+    """The env's sampler: its scenes, and optional grid settings (see ``ConditionSampler``)."""
+    return ConditionSampler(scenes=scenes_from(scenes), **(grid or {}))

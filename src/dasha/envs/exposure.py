@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from dasha.envs.actions import exposure_table_us
-from dasha.envs.conditions import ConditionSampler, RigFactory, reset_rig, scenes_from, sim_rig
+from dasha.envs.conditions import RigFactory, make_sampler, reset_rig, sim_rig
 from dasha.envs.rewards import exposure_reward, is_suitable_peak, is_tolerable_peak
 from dasha.envs.senses import Senses
 from dasha.hardware.base import Frame
@@ -82,11 +82,12 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         rig: RigFactory | None = None,
         sim_options: dict[str, Any] | None = None,
         senses: Senses | None = None,
+        condition_grid: dict[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
         self.senses = senses or Senses(encoder=encoder, cache_size=cache_size)
         self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
-        self.sampler = ConditionSampler(scenes=scenes_from(scenes))
+        self.sampler = make_sampler(scenes, condition_grid)
         self.table_us = exposure_table_us(self.camera.exposure_range_us)
         self.action_space = gym.spaces.Discrete(len(self.table_us))
         self.observation_space = exposure_observation_space(self.senses.feature_dim)

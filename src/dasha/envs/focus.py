@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from dasha.envs.actions import exposure_table_us, focus_action_shape, focus_action_to_v
-from dasha.envs.conditions import ConditionSampler, RigFactory, reset_rig, scenes_from, sim_rig
+from dasha.envs.conditions import RigFactory, make_sampler, reset_rig, sim_rig
 from dasha.envs.exposure import _truth
 from dasha.envs.metering import meter
 from dasha.envs.rewards import focus_reward
@@ -88,13 +88,14 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         rig: RigFactory | None = None,
         sim_options: dict[str, Any] | None = None,
         senses: Senses | None = None,
+        condition_grid: dict[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
         self.senses = senses or Senses(
             encoder=encoder, detector=detector, target=target, cache_size=cache_size
         )
         self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
-        self.sampler = ConditionSampler(scenes=scenes_from(scenes))
+        self.sampler = make_sampler(scenes, condition_grid)
         self.table_us = exposure_table_us(self.camera.exposure_range_us)
         self.action_space = gym.spaces.MultiDiscrete(focus_action_shape(self.lens.focus_range))
         self.observation_space = focus_observation_space(self.senses.feature_dim)

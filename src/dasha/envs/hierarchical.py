@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from dasha.envs.actions import exposure_table_us, focus_action_shape
-from dasha.envs.conditions import ConditionSampler, RigFactory, reset_rig, scenes_from, sim_rig
+from dasha.envs.conditions import RigFactory, make_sampler, reset_rig, sim_rig
 from dasha.envs.exposure import _truth, exposure_observation, exposure_observation_space
 from dasha.envs.focus import HORIZON, focus_info, focus_observation_space, focus_step
 from dasha.envs.rewards import exposure_reward, is_suitable_peak, is_tolerable_peak
@@ -53,6 +53,7 @@ class HierarchicalEpisode:
         rig: RigFactory | None = None,
         sim_options: dict[str, Any] | None = None,
         senses: Senses | None = None,
+        condition_grid: dict[str, Any] | None = None,
         randomize: bool = True,
     ) -> None:
         self.senses = senses or Senses(
@@ -60,7 +61,7 @@ class HierarchicalEpisode:
         )
         self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
         # randomize=False keeps the rig's own conditions (running on a user's scene)
-        self.sampler = ConditionSampler(scenes=scenes_from(scenes)) if randomize else None
+        self.sampler = make_sampler(scenes, condition_grid) if randomize else None
         self.table_us = exposure_table_us(self.camera.exposure_range_us)
         self.observation_spaces = {
             EXPOSURE: exposure_observation_space(self.senses.feature_dim),

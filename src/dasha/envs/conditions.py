@@ -87,6 +87,8 @@ def scenes_from(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def make_sampler(scenes: str | Sequence[str] | None, grid: dict[str, Any] | None) -> ConditionSampler:
+def make_sampler(
+    scenes: str | Sequence[str] | None, grid: dict[str, Any] | None
+) -> ConditionSampler:
     """The env's sampler: its scenes, and optional grid settings (see ``ConditionSampler``)."""
     return ConditionSampler(scenes=scenes_from(scenes), **(grid or {}))

@@ -1,0 +1,142 @@
+"""One harness that runs every method on the same scenes, conditions and seeds (issue: Table I).
+
+Each episode starts from the camera's factory state (exposure 20000 us, lens 24 V) under
+conditions drawn once for all methods: a scene, a target distance in 140..200 cm and an
+illuminance in 13..300 lx (continuous, seeds training never used).
+
+- ``dasha``: the hierarchical agents (A_H one exposure move, then A_L lens moves).
+- classical AF (``sweep``, ``hill-climb``, ``coarse-fine``, ``golden``): the one-shot
+  auto-exposure first (as a camera would), then the AF search on the central window.
+- RL baselines (``phase-shift-rl``, ``tenengrad-rl``): the same auto-exposure, then the
+  trained low-dimensional policy.
+
+Success = the target detected by the detector on the final frame AND in focus by the
+simulator's ground truth (blur <= 2 px). Lens moves, frames and simulated seconds come
+from the simulated clock (settle + exposure latency + frame time), compute from the
+wall clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dasha.envs.conditions import sim_rig
+from dasha.sim.scenes import BUILTIN_SCENES
+from dasha.sim.world import DISTANCE_RANGE_CM, ILLUMINANCE_RANGE_LUX
+
+CLASSICAL_AF = ("sweep", "hill-climb", "coarse-fine", "golden")
+RL_BASELINES = {"phase-shift-rl": "phase-shift", "tenengrad-rl": "tenengrad"}
+AE_METHODS_BENCHED = ("agc", "auto-once")
+
+
+@dataclass(frozen=True)
+class Condition:
+    scene: str
+    distance_cm: float
+    illuminance_lux: float
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scene": self.scene,
+            "distance_cm": self.distance_cm,
+            "illuminance_lux": self.illuminance_lux,
+            "seed": self.seed,
+        }
+
+
+def draw_conditions(n: int, seed: int, scenes: Sequence[str] | None = None) -> list[Condition]:
+    """``n`` conditions over the paper's ranges, the same for every method."""
+    rng = np.random.default_rng(seed)
+    names = list(scenes or BUILTIN_SCENES)
+    lo, hi = np.log(ILLUMINANCE_RANGE_LUX[0]), np.log(ILLUMINANCE_RANGE_LUX[1])
+    return [
+        Condition(
+            scene=str(names[i % len(names)]),
+            distance_cm=round(float(rng.uniform(*DISTANCE_RANGE_CM)), 1),
+            illuminance_lux=round(float(np.exp(rng.uniform(lo, hi))), 1),
+            seed=int(seed * 100_003 + i),
+        )
+        for i in range(n)
+    ]
+
+
+@dataclass
+class Outcome:
+    """One method on one condition."""
+
+    method: str
+    condition: Condition
+    success: bool
+    detected: bool
+    in_focus: bool
+    lens_moves: int
+    frames: int
+    sim_time_s: float
+    compute_ms_per_decision: float
+    final_focus_v: float
+    final_exposure_us: float
+    suitable_exposure: bool
+    peak: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def open_condition_rig(condition: Condition) -> tuple[Any, Any]:
+    return sim_rig(
+        scene=condition.scene,
+        distance_cm=condition.distance_cm,
+        illuminance_lux=condition.illuminance_lux,
+        seed=condition.seed,
+    )
+
+
+def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    moves = np.array([o.lens_moves for o in outcomes], dtype=float)
+    return {
+        "episodes": len(outcomes),
+        "success_rate": float(np.mean([o.success for o in outcomes])),
+        "detected_rate": float(np.mean([o.detected for o in outcomes])),
+        "in_focus_rate": float(np.mean([o.in_focus for o in outcomes])),
+        "lens_moves_mean": float(moves.mean()),
+        "lens_moves_p95": float(np.percentile(moves, 95)),
+        "frames_mean": float(np.mean([o.frames for o in outcomes])),
+        "sim_time_s_mean": float(np.mean([o.sim_time_s for o in outcomes])),
+        "compute_ms_per_decision": float(np.mean([o.compute_ms_per_decision for o in outcomes])),
+        "suitable_exposure_rate": float(np.mean([o.suitable_exposure for o in outcomes])),
+    }
+
+
+MethodRunner = Callable[[Condition], Outcome]
+
+
+def run_methods(
+    methods: dict[str, MethodRunner], conditions: Sequence[Condition], progress: bool = True
+) -> dict[str, list[Outcome]]:
+    from tqdm import tqdm
+
+    results: dict[str, list[Outcome]] = {name: [] for name in methods}
+    total = len(methods) * len(conditions)
+    with tqdm(total=total, disable=not progress, desc="bench", unit="episode") as bar:
+        for name, runner in methods.items():
+            bar.set_postfix_str(name)
+            for condition in conditions:
+                results[name].append(runner(condition))
+                bar.update(1)
+    return results
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    tick = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - tick
+
+
+def out_path(out: Path, name: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    return out / name

@@ -1,0 +1,313 @@
+"""``dasha bench``: every method on the same conditions -> results.json, results.md, Figs. 3-7."""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dasha.bench import figures
+from dasha.bench.harness import (
+    AE_METHODS_BENCHED,
+    CLASSICAL_AF,
+    RL_BASELINES,
+    Condition,
+    MethodRunner,
+    Outcome,
+    draw_conditions,
+    open_condition_rig,
+    run_methods,
+)
+from dasha.bench.report import write_results
+from dasha.envs.senses import Senses
+from dasha.perception.histogram import histogram
+
+QUICK = {"episodes": 12, "rl_steps": 6_000}
+FULL = {"episodes": 100, "rl_steps": 40_000}
+
+
+def _outcome(
+    method: str,
+    c: Condition,
+    camera: Any,
+    lens: Any,
+    frame: Any,
+    detected: bool,
+    compute_s: float,
+    decisions: int,
+) -> Outcome:
+    peak = histogram(frame.as_uint8()).peak
+    from dasha.envs.rewards import is_suitable_peak
+
+    in_focus = bool(frame.meta["in_focus"])
+    return Outcome(
+        method=method,
+        condition=c,
+        success=detected and in_focus,
+        detected=detected,
+        in_focus=in_focus,
+        lens_moves=camera.clock.lens_moves,
+        frames=camera.clock.frames,
+        sim_time_s=camera.clock.now_s,
+        compute_ms_per_decision=1e3 * compute_s / max(decisions, 1),
+        final_focus_v=float(lens.focus),
+        final_exposure_us=float(camera.exposure_us),
+        suitable_exposure=is_suitable_peak(peak),
+        peak=peak,
+        extra={
+            "in_focus_v": float(frame.meta["in_focus_v"]),
+            "blur_px": float(frame.meta["blur_px"]),
+        },
+    )
+
+
+def dasha_runner(senses: Senses, policies: Any, keep: dict[str, Any]) -> MethodRunner:
+    from dasha.agents.run import run_episode
+    from dasha.envs.hierarchical import HierarchicalEpisode
+
+    def run(c: Condition) -> Outcome:
+        camera, lens = open_condition_rig(c)
+        episode = HierarchicalEpisode(senses=senses, rig=lambda: (camera, lens), randomize=False)
+        report, first, last = run_episode(episode, policies, seed=c.seed)
+        keep.setdefault("dasha_frames", []).append((c, first, last))
+        decisions = report.exposure_moves + report.lens_moves
+        return _outcome(
+            "dasha", c, camera, lens, last, report.detected, report.wall_time_s, decisions
+        )
+
+    return run
+
+
+def _target_detected(senses: Senses, frame: Any) -> bool:
+    return senses.target(frame, frame.meta["target_class"]).detected
+
+
+def classical_runner(name: str, senses: Senses) -> MethodRunner:
+    from dasha.baselines.ae import run_ae
+    from dasha.baselines.af import run_af
+
+    def run(c: Condition) -> Outcome:
+        camera, lens = open_condition_rig(c)
+        tick = time.perf_counter()
+        run_ae("auto-once", camera)
+        result = run_af(name, camera, lens)
+        frame = camera.grab()  # the frame the camera delivers at the final lens position
+        compute_s = time.perf_counter() - tick
+        return _outcome(
+            name,
+            c,
+            camera,
+            lens,
+            frame,
+            _target_detected(senses, frame),
+            compute_s,
+            camera.clock.frames,
+        )
+
+    return run
+
+
+def rl_runner(name: str, model_path: Path, senses: Senses) -> MethodRunner:
+    from dasha.baselines.ae import run_ae
+    from dasha.baselines.rl import LensStepEnv, RlAutofocus
+
+    agent = RlAutofocus(model_path, RL_BASELINES[name])
+    env = LensStepEnv(RL_BASELINES[name])
+
+    def run(c: Condition) -> Outcome:
+        camera, lens = open_condition_rig(c)
+        env.camera, env.lens = camera, lens
+        tick = time.perf_counter()
+        run_ae("auto-once", camera)
+        agent.run(env)
+        frame = camera.grab()
+        compute_s = time.perf_counter() - tick
+        return _outcome(
+            name,
+            c,
+            camera,
+            lens,
+            frame,
+            _target_detected(senses, frame),
+            compute_s,
+            camera.clock.frames,
+        )
+
+    return run
+
+
+def bench_auto_exposure(
+    conditions: Sequence[Condition], dasha: list[Outcome], keep: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """DASHA's A_H (from its episodes) against the AE baselines, from the factory exposure."""
+    from dasha.baselines.ae import run_ae
+
+    table: dict[str, dict[str, Any]] = {
+        "dasha (A_H)": {
+            "suitable_rate": float(np.mean([o.suitable_exposure for o in dasha])) if dasha else 0.0,
+            "moves_mean": 1.0,
+            "frames_mean": 2.0,
+            "peak_mean": float(np.mean([o.peak for o in dasha])) if dasha else 0.0,
+        }
+    }
+    hists: dict[str, np.ndarray] = {
+        "dasha (A_H)": _mean_hist([f[2] for f in keep.get("dasha_frames", [])])
+    }
+    for name in AE_METHODS_BENCHED:
+        results, frames = [], []
+        for c in conditions:
+            camera, lens = open_condition_rig(c)
+            results.append(run_ae(name, camera))
+            frames.append(camera.grab())
+        table[name] = {
+            "suitable_rate": float(np.mean([r.suitable for r in results])),
+            "moves_mean": float(np.mean([r.moves for r in results])),
+            "frames_mean": float(np.mean([r.frames for r in results])),
+            "peak_mean": float(np.mean([r.peak for r in results])),
+        }
+        hists[name] = _mean_hist(frames)
+    keep["ae_histograms"] = hists
+    return table
+
+
+def _mean_hist(frames: Sequence[Any]) -> np.ndarray:
+    total = np.zeros(256)
+    for frame in frames:
+        total += np.bincount(frame.as_uint8().ravel(), minlength=256)[:256]
+    return total
+
+
+def train_rl_baselines(out: Path, steps: int, seed: int, progress: bool) -> dict[str, Path]:
+    """Train (or reuse) both RL baselines in ``out/rl_baselines``."""
+    from dasha.baselines.rl import train_rl_baseline
+
+    paths = {}
+    for name, reward in RL_BASELINES.items():
+        folder = out / "rl_baselines" / name
+        if not (folder / "model.zip").is_file():
+            if progress:
+                print(f"training the {name} baseline ({steps} steps)...", file=sys.stderr)
+            train_rl_baseline(reward, folder, steps=steps, seed=seed)
+        paths[name] = folder / "model.zip"
+    return paths
+
+
+def detection_grid(
+    senses: Senses, c: Condition, marks: dict[str, list[tuple[float, float]]], out: Path
+) -> None:
+    """Fig. 4: detector confidence across exposure x focus for one condition."""
+    camera, lens = open_condition_rig(c)
+    v0 = camera.world.in_focus_v()
+    focus_v = np.round(np.linspace(max(24.0, v0 - 2.5), min(70.0, v0 + 2.5), 31), 2)
+    exposures = np.geomspace(1_000, 1_000_000, 13)
+    scores = np.zeros((len(exposures), len(focus_v)))
+    for i, t in enumerate(exposures):
+        camera.set_exposure_us(float(t))
+        for j, v in enumerate(focus_v):
+            lens.set_focus(float(v))
+            seen = senses.target(camera.grab(), camera.world.layers.target_class)
+            scores[i, j] = seen.score
+    title = f"{c.scene}, {c.distance_cm:g} cm, {c.illuminance_lux:g} lx: detection with DASHA off (x) and on (o)"
+    figures.detection_map(scores, exposures, focus_v, marks, title, out)
+
+
+def run_bench(
+    out: Path,
+    quick: bool = False,
+    episodes: int | None = None,
+    seed: int = 7,
+    scenes: Sequence[str] | None = None,
+    policy: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    from dasha.agents.run import Policies, shipped_policy_dir
+    from dasha.baselines.rl import load_curve
+
+    start = time.perf_counter()
+    sizes = QUICK if quick else FULL
+    n = episodes or sizes["episodes"]
+    out.mkdir(parents=True, exist_ok=True)
+    conditions = draw_conditions(n, seed, scenes)
+    senses = Senses()
+    policies = Policies.load(policy)
+    rl_models = train_rl_baselines(out, sizes["rl_steps"], seed, progress)
+    keep: dict[str, Any] = {}
+    methods: dict[str, MethodRunner] = {"dasha": dasha_runner(senses, policies, keep)}
+    methods.update({name: classical_runner(name, senses) for name in CLASSICAL_AF})
+    methods.update({name: rl_runner(name, path, senses) for name, path in rl_models.items()})
+    results = run_methods(methods, conditions, progress)
+    ae = bench_auto_exposure(conditions, results["dasha"], keep)
+
+    # Figures
+    curves = {"DASHA": load_curve((policy or shipped_policy_dir()) / "curve.json")}
+    curves.update(
+        {name: load_curve(path.parent / "curve.json") for name, path in rl_models.items()}
+    )
+    figures.learning_curve(
+        {k: v for k, v in curves.items() if v},
+        out / "fig3_learning_curves.png",
+        "Learning curves (Fig. 3)",
+    )
+    first_c, first_frame, last_frame = keep["dasha_frames"][0]
+    marks = {
+        "start (DASHA off)": [(first_frame.exposure_us, 24.0)],
+        "DASHA on": [(last_frame.exposure_us, float(last_frame.meta["focus_v"]))],
+    }
+    detection_grid(senses, first_c, marks, out / "fig4_detection_map.png")
+    figures.histogram_comparison(keep["ae_histograms"], out / "fig5_histograms.png")
+    _before_after(keep, out / "fig6_before_after.png")
+    rows = [
+        {
+            **o.condition.as_dict(),
+            "final_focus_v": o.final_focus_v,
+            "final_exposure_us": o.final_exposure_us,
+            "in_focus_v": o.extra["in_focus_v"],
+        }
+        for o in results["dasha"]
+    ]
+    figures.settings_vs_illuminance(rows, out / "fig7_vs_illuminance.png")
+
+    meta = {
+        "episodes": n,
+        "seed": seed,
+        "quick": quick,
+        "scenes": list(scenes or []),
+        "command": "dasha " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        if sys.argv[0].endswith("dasha")
+        else "dasha bench",
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}",
+        "wall_s": time.perf_counter() - start,
+        "policy": str(policy or shipped_policy_dir()),
+    }
+    return write_results(out, results, conditions, meta, ae)
+
+
+def _before_after(keep: dict[str, Any], out: Path) -> None:
+    """Fig. 6: the darkest, the brightest and one more start, before and after DASHA."""
+    episodes = sorted(keep["dasha_frames"], key=lambda e: e[0].illuminance_lux)
+    picks = {
+        "dark start": episodes[0],
+        "bright start": episodes[-1],
+        "blurred start": episodes[len(episodes) // 2],
+    }
+    rows = []
+    for label, (c, first, last) in picks.items():
+        rows.append(
+            (
+                label,
+                [
+                    (first.as_uint8(), f"before: {first.exposure_us:g} us, 24 V"),
+                    (
+                        last.as_uint8(),
+                        f"after: {last.exposure_us:g} us, {last.meta['focus_v']:.2f} V, blur {last.meta['blur_px']:.1f} px",
+                    ),
+                ],
+            )
+        )
+    figures.contact_sheet(rows, "Before / after DASHA (Fig. 6)", out)

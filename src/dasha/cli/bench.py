@@ -1,0 +1,66 @@
+"""``dasha bench``: DASHA against the autofocus and auto-exposure people use today."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dasha.cli.app import app, handle_errors, print_json
+
+
+@app.command("bench")
+@handle_errors
+def bench_command(
+    out: Annotated[
+        Path, typer.Option(help="Directory for results.json, results.md and the figures.")
+    ],
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="A few minutes: 12 episodes, short RL-baseline training."),
+    ] = False,
+    episodes: Annotated[
+        int | None, typer.Option(help="Episodes per method (default 100, or 12 with --quick).")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the conditions (the same for every method).")
+    ] = 7,
+    scenes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenes",
+            help="Scenes to use (built-in names or image paths with sidecar JSON); repeatable.",
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="DASHA policies to bench (default: the shipped ones)."),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the per-method summary as JSON.")
+    ] = False,
+) -> None:
+    """Run DASHA, classical AF (sweep, hill climb, coarse-fine, golden section), the two RL
+    baselines and the AE baselines on the same conditions; write Table I and Figs. 3-7."""
+    from dasha.bench.run import run_bench
+
+    payload = run_bench(
+        out,
+        quick=quick,
+        episodes=episodes,
+        seed=seed,
+        scenes=scenes,
+        policy=policy,
+        progress=not json_out,
+    )
+    if json_out:
+        print_json(
+            {
+                "methods": payload["methods"],
+                "auto_exposure": payload["auto_exposure"],
+                "targets": payload["targets"],
+            }
+        )
+    else:
+        typer.echo((out / "results.md").read_text())

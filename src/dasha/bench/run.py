@@ -96,7 +96,7 @@ def classical_runner(name: str, senses: Senses) -> MethodRunner:
         camera, lens = open_condition_rig(c)
         tick = time.perf_counter()
         run_ae("auto-once", camera)
-        result = run_af(name, camera, lens)
+        run_af(name, camera, lens)
         frame = camera.grab()  # the frame the camera delivers at the final lens position
         compute_s = time.perf_counter() - tick
         return _outcome(
@@ -162,7 +162,7 @@ def bench_auto_exposure(
     for name in AE_METHODS_BENCHED:
         results, frames = [], []
         for c in conditions:
-            camera, lens = open_condition_rig(c)
+            camera, _lens = open_condition_rig(c)
             results.append(run_ae(name, camera))
             frames.append(camera.grab())
         table[name] = {
@@ -297,7 +297,7 @@ def _before_after(keep: dict[str, Any], out: Path) -> None:
         "blurred start": episodes[len(episodes) // 2],
     }
     rows = []
-    for label, (c, first, last) in picks.items():
+    for label, (_c, first, last) in picks.items():
         rows.append(
             (
                 label,

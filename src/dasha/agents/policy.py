@@ -37,7 +37,7 @@ def build_net(spec: PolicySpec) -> Any:
     torch = require("torch", "perception")
     nn = torch.nn
 
-    class PolicyNet(nn.Module):  # type: ignore[name-defined,misc]
+    class PolicyNet(nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
             layers: list[Any] = []

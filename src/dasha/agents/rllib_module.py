@@ -13,7 +13,7 @@ _columns = require("ray.rllib.core.columns", "rl")
 Columns = _columns.Columns
 
 
-class DashaPPOModule(_torch_rl.TorchRLModule, _apis.ValueFunctionAPI):  # type: ignore[misc]
+class DashaPPOModule(_torch_rl.TorchRLModule, _apis.ValueFunctionAPI):  # type: ignore[name-defined]
     """Logits for the action distribution (RLlib picks Categorical / MultiCategorical) and values."""
 
     def setup(self) -> None:

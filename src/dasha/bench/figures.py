@@ -86,8 +86,8 @@ def learning_curve(
 
 def detection_map(
     scores: np.ndarray,
-    exposures_us: Sequence[float],
-    focus_v: Sequence[float],
+    exposures_us: Sequence[float] | np.ndarray,
+    focus_v: Sequence[float] | np.ndarray,
     marks: dict[str, list[tuple[float, float]]],
     title: str,
     out: str | Path,

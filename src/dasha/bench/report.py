@@ -11,7 +11,7 @@ from dasha.bench.harness import Condition, Outcome, summarize
 from dasha.io import atomic_open, write_json
 
 # Table I of the paper: AF time (s) and AF steps on the real rig (5 s exposure / 2 s lens sleeps).
-PAPER_TABLE_I = {
+PAPER_TABLE_I: dict[str, dict[str, float | None]] = {
     "dasha": {"af_time_s": 10.0, "af_steps": 2.0},
     "phase-shift-rl": {"af_time_s": 58.0, "af_steps": 12.5},
     "sweep": {"af_time_s": 366.0, "af_steps": None},
@@ -56,7 +56,7 @@ def write_results(
     ae: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     summaries = {name: summarize(outcomes) for name, outcomes in results.items()}
-    payload = {
+    payload: dict[str, Any] = {
         "meta": meta,
         "conditions": [c.as_dict() for c in conditions],
         "methods": summaries,
@@ -93,7 +93,7 @@ def markdown_table(
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in summaries.items():
-        paper = PAPER_TABLE_I.get(name, {})
+        paper: dict[str, Any] = dict(PAPER_TABLE_I.get(name, {}))
         steps = paper.get("af_steps")
         lines.append(
             f"| {name} | {s['success_rate']:.1%} | {s['detected_rate']:.1%} | {s['in_focus_rate']:.1%} | "

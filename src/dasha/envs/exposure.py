@@ -142,7 +142,7 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
             **_truth(frame),
         }
 
-    def render(self) -> np.ndarray | None:
+    def render(self) -> Any:
         return (
             None if self._frame is None else np.repeat(self._frame.as_uint8()[..., None], 3, axis=2)
         )

@@ -97,7 +97,9 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
         self.sampler = make_sampler(scenes, condition_grid)
         self.table_us = exposure_table_us(self.camera.exposure_range_us)
-        self.action_space = gym.spaces.MultiDiscrete(focus_action_shape(self.lens.focus_range))
+        self.action_space = gym.spaces.MultiDiscrete(
+            list(focus_action_shape(self.lens.focus_range))
+        )
         self.observation_space = focus_observation_space(self.senses.feature_dim)
         self.render_mode = render_mode
         self._frame: Frame | None = None
@@ -138,7 +140,7 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
             {"moves": self._moves, **focus_info(frame, seen)},
         )
 
-    def render(self) -> np.ndarray | None:
+    def render(self) -> Any:
         return (
             None if self._frame is None else np.repeat(self._frame.as_uint8()[..., None], 3, axis=2)
         )

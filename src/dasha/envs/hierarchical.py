@@ -25,6 +25,7 @@ from dasha.envs.exposure import _truth, exposure_observation, exposure_observati
 from dasha.envs.focus import HORIZON, focus_info, focus_observation_space, focus_step
 from dasha.envs.rewards import exposure_reward, is_suitable_peak, is_tolerable_peak
 from dasha.envs.senses import Senses
+from dasha.hardware.base import Frame
 from dasha.hardware.sim import FACTORY_EXPOSURE_US, FACTORY_FOCUS_V
 from dasha.perception.histogram import histogram
 
@@ -69,11 +70,12 @@ class HierarchicalEpisode:
         }
         self.action_spaces: dict[str, gym.Space[Any]] = {
             EXPOSURE: gym.spaces.Discrete(len(self.table_us)),
-            FOCUS: gym.spaces.MultiDiscrete(focus_action_shape(self.lens.focus_range)),
+            FOCUS: gym.spaces.MultiDiscrete(list(focus_action_shape(self.lens.focus_range))),
         }
         self.active = EXPOSURE
         self.lens_moves = 0
-        self.first_frame = self.last_frame = None
+        self.first_frame: Frame | None = None
+        self.last_frame: Frame | None = None
 
     def reset(
         self, rng: np.random.Generator
@@ -150,7 +152,7 @@ class HierarchicalEpisode:
 def _parallel_base() -> type:
     from dasha.errors import require
 
-    return require("pettingzoo", "rl").ParallelEnv  # type: ignore[no-any-return]
+    return require("pettingzoo", "rl").ParallelEnv
 
 
 class DashaParallelEnv(_parallel_base()):  # type: ignore[misc]

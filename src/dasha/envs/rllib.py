@@ -19,7 +19,7 @@ def policy_mapping_fn(agent_id: str, *args: Any, **kwargs: Any) -> str:
     return POLICIES[agent_id]
 
 
-class DashaMultiAgentEnv(_rllib_env.MultiAgentEnv):  # type: ignore[misc]
+class DashaMultiAgentEnv(_rllib_env.MultiAgentEnv):  # type: ignore[name-defined]
     """Observations only for the agent that acts next; ``terminateds["__all__"]`` ends the episode."""
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:

@@ -99,7 +99,7 @@ class Senses:
     def features(self, frame: Frame) -> np.ndarray:
         return self._features.get_or(
             frame_key(frame), lambda: self.encoder.encode(frame.as_uint8())
-        )  # type: ignore[no-any-return]
+        )
 
     def features_batch(self, frames: list[Frame]) -> np.ndarray:
         return self.encoder.encode_batch([f.as_uint8() for f in frames])
@@ -109,14 +109,14 @@ class Senses:
         key = frame_key(frame)
         return self._targets.get_or(
             None if key is None else (key, cls), lambda: self._see(frame, cls)
-        )  # type: ignore[no-any-return]
+        )
 
     def frame_brisque(self, frame: Frame) -> float:
         from dasha.perception.brisque import brisque_reward_score
 
         return self._brisque.get_or(
             frame_key(frame), lambda: brisque_reward_score(frame.as_uint8())
-        )  # type: ignore[no-any-return]
+        )
 
     def _see(self, frame: Frame, class_name: str | None) -> TargetSeen:
         from dasha.perception.brisque import brisque_reward_score
@@ -126,8 +126,9 @@ class Senses:
         found = self.detector.detect_target(image)
         if found is None:
             return TargetSeen(False, 0.0, None, None)
-        box = tuple(float(v) for v in found.box)
-        return TargetSeen(True, float(found.score), box, brisque_reward_score(image, box))  # type: ignore[arg-type]
+        x1, y1, x2, y2 = (float(v) for v in found.box)
+        box = (x1, y1, x2, y2)
+        return TargetSeen(True, float(found.score), box, brisque_reward_score(image, box))
 
     def cache_stats(self) -> dict[str, int]:
         return {

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from dasha.errors import ConfigError
-from dasha.hardware.base import Camera, Lens
+from dasha.hardware.base import Camera, Frame, Lens
 from dasha.perception.focus import FOCUS_MEASURES, focus_measure
 
 AfState = Literal["focused", "failed"]
@@ -48,6 +48,7 @@ class AfResult:
     samples: list[tuple[float, float]]
     sim_time_s: float | None
     wall_s: float
+    frame: Frame | None = None  # the confirmation frame at ``focus``
 
     @property
     def focused(self) -> bool:
@@ -100,6 +101,7 @@ class FocusProbe:
         self.camera, self.lens, self.measure = camera, lens, measure
         self.window: Box | None = None if window is None else _box(window)
         self.samples: list[tuple[float, float]] = []
+        self.last_frame: Frame | None = None
         self.lens_moves = 0
         self.frames = 0
         self._clock = getattr(camera, "clock", None)
@@ -119,7 +121,7 @@ class FocusProbe:
         if target != self.lens.focus:
             self.lens.set_focus(target)
             self.lens_moves += 1
-        frame = self.camera.grab()
+        frame = self.last_frame = self.camera.grab()
         self.frames += 1
         image = frame.as_uint8()
         if self.window is None:
@@ -147,6 +149,7 @@ class FocusProbe:
             samples=list(self.samples),
             sim_time_s=sim_s,
             wall_s=time.perf_counter() - self._wall_start_s,
+            frame=self.last_frame,
         )
 
 

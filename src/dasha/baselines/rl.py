@@ -102,6 +102,10 @@ class LensStepEnv(gym.Env[np.ndarray, np.int64]):
         self._m = self._m_prev = self._measure()
         return self._obs(0.0)
 
+    @property
+    def last_frame(self) -> Any:
+        return self._frame
+
     def _distance_v(self) -> float:
         return abs(self.lens.focus - float(self._frame.meta["in_focus_v"]))
 

@@ -32,7 +32,7 @@ from dasha.sim.world import DISTANCE_RANGE_CM, ILLUMINANCE_RANGE_LUX
 
 CLASSICAL_AF = ("sweep", "hill-climb", "coarse-fine", "golden")
 RL_BASELINES = {"phase-shift-rl": "phase-shift", "tenengrad-rl": "tenengrad"}
-AE_METHODS_BENCHED = ("agc", "auto-once")
+AE_METHODS_BENCHED = ("agc", "once")
 
 
 @dataclass(frozen=True)

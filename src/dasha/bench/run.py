@@ -95,9 +95,8 @@ def classical_runner(name: str, senses: Senses) -> MethodRunner:
     def run(c: Condition) -> Outcome:
         camera, lens = open_condition_rig(c)
         tick = time.perf_counter()
-        run_ae("auto-once", camera)
-        run_af(name, camera, lens)
-        frame = camera.grab()  # the frame the camera delivers at the final lens position
+        run_ae("once", camera)
+        frame = run_af(name, camera, lens).frame  # its confirmation frame at the final focus
         compute_s = time.perf_counter() - tick
         return _outcome(
             name,
@@ -124,9 +123,9 @@ def rl_runner(name: str, model_path: Path, senses: Senses) -> MethodRunner:
         camera, lens = open_condition_rig(c)
         env.camera, env.lens = camera, lens
         tick = time.perf_counter()
-        run_ae("auto-once", camera)
+        run_ae("once", camera)
         agent.run(env)
-        frame = camera.grab()
+        frame = env.last_frame  # taken at the final lens position
         compute_s = time.perf_counter() - tick
         return _outcome(
             name,

@@ -1,0 +1,90 @@
+"""`dasha bench` end to end on a tiny run: every method, the table, the figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from dasha.bench.harness import draw_conditions
+from dasha.bench.report import markdown_table, targets_check
+from dasha.cli import app
+from dasha.cli.app import register_all
+
+register_all()
+
+
+def test_conditions_are_reproducible_and_in_range():
+    a, b = draw_conditions(20, seed=3), draw_conditions(20, seed=3)
+    assert a == b and a != draw_conditions(20, seed=4)
+    assert all(140 <= c.distance_cm <= 200 and 13 <= c.illuminance_lux <= 300 for c in a)
+    assert {c.scene for c in a} == {"motorcycle", "motorcycle_right", "cameraman", "grace_hopper"}
+
+
+def _summary(success: float, moves: float, frames: float) -> dict:
+    return {
+        "success_rate": success,
+        "detected_rate": success,
+        "in_focus_rate": success,
+        "lens_moves_mean": moves,
+        "lens_moves_p95": moves,
+        "frames_mean": frames,
+        "sim_time_s_mean": 1.0,
+        "compute_ms_per_decision": 1.0,
+        "suitable_exposure_rate": 1.0,
+        "episodes": 10,
+    }
+
+
+def test_targets_are_read_off_the_table_not_tuned():
+    good = {
+        "dasha": _summary(0.99, 1.2, 4.0),
+        "sweep": _summary(0.99, 461, 462.0),
+        "golden": _summary(0.95, 42, 43.0),
+    }
+    verdict = targets_check(good)
+    assert verdict["best_classical_baseline"] == "sweep"  # the most successful baseline
+    assert verdict["frames_ratio_vs_best_baseline"] == pytest.approx(462 / 4)
+    assert verdict["lens_moves_mean<=1.5"] and verdict["success_rate>=0.98"]
+    assert verdict[">=5x_fewer_frames_at_equal_or_better_success"]
+    bad = {"dasha": _summary(0.5, 3.0, 6.0), "golden": _summary(0.95, 42, 43.0)}
+    verdict = targets_check(bad)
+    assert not verdict["success_rate>=0.98"] and not verdict["lens_moves_mean<=1.5"]
+    assert not verdict[">=5x_fewer_frames_at_equal_or_better_success"]  # golden succeeds more often
+    table = markdown_table(bad, verdict, {"episodes": 10, "seed": 1}, {})
+    assert "| dasha | 50.0% |" in table and "| golden | 95.0% |" in table
+
+
+@pytest.mark.slow
+def test_bench_quick_run_writes_table_and_figures(tmp_path):
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(
+        app, ["bench", "--quick", "--episodes", "2", "--out", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    methods = summary["methods"]
+    assert set(methods) == {
+        "dasha",
+        "sweep",
+        "hill-climb",
+        "coarse-fine",
+        "golden",
+        "phase-shift-rl",
+        "tenengrad-rl",
+    }
+    assert methods["sweep"]["frames_mean"] > 400  # a full sweep over 24..70 V at 0.1 V
+    assert methods["golden"]["frames_mean"] < methods["sweep"]["frames_mean"]
+    assert set(summary["auto_exposure"]) == {"dasha (A_H)", "agc", "once"}
+    payload = json.loads((out / "results.json").read_text())
+    assert len(payload["conditions"]) == 2 and len(payload["episodes"]["dasha"]) == 2
+    assert "| dasha |" in (out / "results.md").read_text()
+    for fig in (
+        "fig3_learning_curves",
+        "fig4_detection_map",
+        "fig5_histograms",
+        "fig6_before_after",
+        "fig7_vs_illuminance",
+    ):
+        assert (out / f"{fig}.png").stat().st_size > 1000, fig

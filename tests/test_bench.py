@@ -60,7 +60,8 @@ def test_targets_are_read_off_the_table_not_tuned():
 def test_bench_quick_run_writes_table_and_figures(tmp_path):
     out = tmp_path / "bench"
     result = CliRunner().invoke(
-        app, ["bench", "--quick", "--episodes", "2", "--out", str(out), "--json"]
+        app,
+        ["bench", "--quick", "--episodes", "2", "--rl-steps", "512", "--out", str(out), "--json"],
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])

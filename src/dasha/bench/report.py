@@ -20,31 +20,28 @@ TARGETS = {"lens_moves_mean_max": 1.5, "success_rate_min": 0.98, "frames_ratio_m
 
 
 def targets_check(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The project's goal, read off the table (never tuned to it)."""
+    """The project's goal, read off the table (never tuned to it).
+
+    The best classical baseline is the classical AF method with the highest success rate
+    (fewest frames among equals); DASHA must match its success with >= 5x fewer frames.
+    """
+    from dasha.bench.harness import CLASSICAL_AF
+
     dasha = summaries.get("dasha")
-    if dasha is None:
+    classical = {k: v for k, v in summaries.items() if k in CLASSICAL_AF}
+    if dasha is None or not classical:
         return {}
-    classical = {
-        k: v
-        for k, v in summaries.items()
-        if k != "dasha" and v["success_rate"] >= dasha["success_rate"]
-    }
-    best = max(
-        summaries.items(),
-        key=lambda kv: (
-            (kv[1]["success_rate"], -kv[1]["frames_mean"]) if kv[0] != "dasha" else (-1, 0)
-        ),
+    best_name, best = max(
+        classical.items(), key=lambda kv: (kv[1]["success_rate"], -kv[1]["frames_mean"])
     )
-    ratio = (
-        (best[1]["frames_mean"] / dasha["frames_mean"]) if dasha["frames_mean"] else float("inf")
-    )
+    ratio = best["frames_mean"] / dasha["frames_mean"] if dasha["frames_mean"] else float("inf")
     return {
         "lens_moves_mean<=1.5": dasha["lens_moves_mean"] <= TARGETS["lens_moves_mean_max"],
         "success_rate>=0.98": dasha["success_rate"] >= TARGETS["success_rate_min"],
-        "best_classical_baseline": best[0],
+        "best_classical_baseline": best_name,
         "frames_ratio_vs_best_baseline": ratio,
         ">=5x_fewer_frames_at_equal_or_better_success": ratio >= TARGETS["frames_ratio_min"]
-        and best[0] not in classical,
+        and dasha["success_rate"] >= best["success_rate"],
     }
 
 

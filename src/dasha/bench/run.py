@@ -223,6 +223,7 @@ def run_bench(
     seed: int = 7,
     scenes: Sequence[str] | None = None,
     policy: Path | None = None,
+    rl_steps: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     from dasha.agents.run import Policies, shipped_policy_dir
@@ -235,7 +236,8 @@ def run_bench(
     conditions = draw_conditions(n, seed, scenes)
     senses = Senses()
     policies = Policies.load(policy)
-    rl_models = train_rl_baselines(out, sizes["rl_steps"], seed, progress)
+    rl_steps = rl_steps or sizes["rl_steps"]
+    rl_models = train_rl_baselines(out, rl_steps, seed, progress)
     keep: dict[str, Any] = {}
     methods: dict[str, MethodRunner] = {"dasha": dasha_runner(senses, policies, keep)}
     methods.update({name: classical_runner(name, senses) for name in CLASSICAL_AF})
@@ -274,6 +276,7 @@ def run_bench(
 
     meta = {
         "episodes": n,
+        "rl_steps": rl_steps,
         "seed": seed,
         "quick": quick,
         "scenes": list(scenes or []),

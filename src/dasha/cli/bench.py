@@ -37,6 +37,13 @@ def bench_command(
         Path | None,
         typer.Option("--policy", help="DASHA policies to bench (default: the shipped ones)."),
     ] = None,
+    rl_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--rl-steps",
+            help="Training steps of each RL baseline (default 40000; 6000 with --quick).",
+        ),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the per-method summary as JSON.")
     ] = False,
@@ -52,6 +59,7 @@ def bench_command(
         seed=seed,
         scenes=scenes,
         policy=policy,
+        rl_steps=rl_steps,
         progress=not json_out,
     )
     if json_out:

@@ -6,7 +6,7 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,57 +88,41 @@ def _target_detected(senses: Senses, frame: Any) -> bool:
     return senses.target(frame, frame.meta["target_class"]).detected
 
 
-def classical_runner(name: str, senses: Senses) -> MethodRunner:
+def baseline_runner(name: str, senses: Senses, focus: Callable[[Any, Any], Any]) -> MethodRunner:
+    """A baseline episode: one-shot auto-exposure, then ``focus(camera, lens) -> final frame``."""
     from dasha.baselines.ae import run_ae
-    from dasha.baselines.af import run_af
 
     def run(c: Condition) -> Outcome:
         camera, lens = open_condition_rig(c)
         tick = time.perf_counter()
         run_ae("once", camera)
-        frame = run_af(name, camera, lens).frame  # its confirmation frame at the final focus
+        frame = focus(camera, lens)
         compute_s = time.perf_counter() - tick
-        return _outcome(
-            name,
-            c,
-            camera,
-            lens,
-            frame,
-            _target_detected(senses, frame),
-            compute_s,
-            camera.clock.frames,
-        )
+        detected = _target_detected(senses, frame)
+        return _outcome(name, c, camera, lens, frame, detected, compute_s, camera.clock.frames)
 
     return run
 
 
+def classical_runner(name: str, senses: Senses) -> MethodRunner:
+    from dasha.baselines.af import run_af
+
+    # The AF's own confirmation frame at the final focus is the one judged.
+    return baseline_runner(name, senses, lambda camera, lens: run_af(name, camera, lens).frame)
+
+
 def rl_runner(name: str, model_path: Path, senses: Senses) -> MethodRunner:
-    from dasha.baselines.ae import run_ae
     from dasha.baselines.rl import LensStepEnv, RlAutofocus
 
     agent = RlAutofocus(model_path, RL_BASELINES[name])
     env = LensStepEnv(RL_BASELINES[name])
 
-    def run(c: Condition) -> Outcome:
-        camera, lens = open_condition_rig(c)
+    def focus(camera: Any, lens: Any) -> Any:
         env.camera, env.lens = camera, lens
-        tick = time.perf_counter()
-        run_ae("once", camera)
         agent.run(env)
-        frame = env.last_frame  # taken at the final lens position
-        compute_s = time.perf_counter() - tick
-        return _outcome(
-            name,
-            c,
-            camera,
-            lens,
-            frame,
-            _target_detected(senses, frame),
-            compute_s,
-            camera.clock.frames,
-        )
+        return env.last_frame  # taken at the final lens position
 
-    return run
+    return baseline_runner(name, senses, focus)
 
 
 def bench_auto_exposure(

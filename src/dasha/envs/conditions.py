@@ -92,3 +92,30 @@ def make_sampler(
 ) -> ConditionSampler:
     """The env's sampler: its scenes, and optional grid settings (see ``ConditionSampler``)."""
     return ConditionSampler(scenes=scenes_from(scenes), **(grid or {}))
+
+
+def build_env(
+    *,
+    encoder: str,
+    detector: str | None,
+    target: str | None,
+    cache_size: int,
+    rig: RigFactory | None,
+    sim_options: dict[str, Any] | None,
+    senses: Any,
+    scenes: str | Sequence[str] | None,
+    condition_grid: dict[str, Any] | None,
+    randomize: bool = True,
+) -> tuple[Any, Camera, Lens, ConditionSampler | None, np.ndarray]:
+    """What every DASHA env is made of: perception, a rig, a condition sampler, the exposure table.
+
+    ``randomize=False`` keeps the rig's own conditions (running on a user's scene).
+    """
+    from dasha.envs.actions import exposure_table_us
+    from dasha.envs.senses import Senses
+
+    if senses is None:
+        senses = Senses(encoder=encoder, detector=detector, target=target, cache_size=cache_size)
+    camera, lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
+    sampler = make_sampler(scenes, condition_grid) if randomize else None
+    return senses, camera, lens, sampler, exposure_table_us(camera.exposure_range_us)

@@ -7,8 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dasha.envs.actions import exposure_table_us
-from dasha.envs.conditions import RigFactory, make_sampler, reset_rig, sim_rig
+from dasha.envs.conditions import RigFactory, build_env, reset_rig
 from dasha.envs.rewards import exposure_reward, is_suitable_peak, is_tolerable_peak
 from dasha.envs.senses import Senses
 from dasha.hardware.base import Frame
@@ -85,10 +84,18 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         condition_grid: dict[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        self.senses = senses or Senses(encoder=encoder, cache_size=cache_size)
-        self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
-        self.sampler = make_sampler(scenes, condition_grid)
-        self.table_us = exposure_table_us(self.camera.exposure_range_us)
+        # The exposure agent needs no detector: BRISQUE of the frame is its only judge.
+        self.senses, self.camera, self.lens, self.sampler, self.table_us = build_env(
+            encoder=encoder,
+            detector=None,
+            target=None,
+            cache_size=cache_size,
+            rig=rig,
+            sim_options=sim_options,
+            senses=senses,
+            scenes=scenes,
+            condition_grid=condition_grid,
+        )
         self.action_space = gym.spaces.Discrete(len(self.table_us))
         self.observation_space = exposure_observation_space(self.senses.feature_dim)
         self.max_moves = max_moves

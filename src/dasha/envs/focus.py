@@ -7,8 +7,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dasha.envs.actions import exposure_table_us, focus_action_shape, focus_action_to_v
-from dasha.envs.conditions import RigFactory, make_sampler, reset_rig, sim_rig
+from dasha.envs.actions import focus_action_shape, focus_action_to_v
+from dasha.envs.conditions import RigFactory, build_env, reset_rig
 from dasha.envs.exposure import _truth
 from dasha.envs.metering import meter
 from dasha.envs.rewards import focus_reward
@@ -91,12 +91,17 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         condition_grid: dict[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        self.senses = senses or Senses(
-            encoder=encoder, detector=detector, target=target, cache_size=cache_size
+        self.senses, self.camera, self.lens, self.sampler, self.table_us = build_env(
+            encoder=encoder,
+            detector=detector,
+            target=target,
+            cache_size=cache_size,
+            rig=rig,
+            sim_options=sim_options,
+            senses=senses,
+            scenes=scenes,
+            condition_grid=condition_grid,
         )
-        self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
-        self.sampler = make_sampler(scenes, condition_grid)
-        self.table_us = exposure_table_us(self.camera.exposure_range_us)
         self.action_space = gym.spaces.MultiDiscrete(
             list(focus_action_shape(self.lens.focus_range))
         )

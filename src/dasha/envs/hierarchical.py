@@ -19,8 +19,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dasha.envs.actions import exposure_table_us, focus_action_shape
-from dasha.envs.conditions import RigFactory, make_sampler, reset_rig, sim_rig
+from dasha.envs.actions import focus_action_shape
+from dasha.envs.conditions import RigFactory, build_env, reset_rig
 from dasha.envs.exposure import _truth, exposure_observation, exposure_observation_space
 from dasha.envs.focus import HORIZON, focus_info, focus_observation_space, focus_step
 from dasha.envs.rewards import exposure_reward, is_suitable_peak, is_tolerable_peak
@@ -57,13 +57,18 @@ class HierarchicalEpisode:
         condition_grid: dict[str, Any] | None = None,
         randomize: bool = True,
     ) -> None:
-        self.senses = senses or Senses(
-            encoder=encoder, detector=detector, target=target, cache_size=cache_size
+        self.senses, self.camera, self.lens, self.sampler, self.table_us = build_env(
+            encoder=encoder,
+            detector=detector,
+            target=target,
+            cache_size=cache_size,
+            rig=rig,
+            sim_options=sim_options,
+            senses=senses,
+            scenes=scenes,
+            condition_grid=condition_grid,
+            randomize=randomize,
         )
-        self.camera, self.lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
-        # randomize=False keeps the rig's own conditions (running on a user's scene)
-        self.sampler = make_sampler(scenes, condition_grid) if randomize else None
-        self.table_us = exposure_table_us(self.camera.exposure_range_us)
         self.observation_spaces = {
             EXPOSURE: exposure_observation_space(self.senses.feature_dim),
             FOCUS: focus_observation_space(self.senses.feature_dim),

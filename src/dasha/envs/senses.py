@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dasha.errors import ConfigError
 from dasha.hardware.base import Frame
 
 
@@ -72,7 +73,7 @@ class Senses:
     def __init__(
         self,
         encoder: str = "efficientnet-lite0",
-        detector: str = "yolo",
+        detector: str | None = "yolo",
         target: str | None = None,
         cache_size: int = 0,
         encoder_weights: str | None = None,
@@ -82,7 +83,10 @@ class Senses:
         from dasha.perception.encoder import load_encoder
 
         self.encoder = load_encoder(encoder, weights=encoder_weights)
-        self.detector = load_detector(detector, weights=detector_weights)
+        # None: no detector (the exposure agent alone is judged by the histogram and BRISQUE)
+        self.detector = (
+            None if detector is None else load_detector(detector, weights=detector_weights)
+        )
         self.default_target = target
         self._features = _Lru(cache_size)
         self._targets = _Lru(cache_size)
@@ -122,6 +126,10 @@ class Senses:
         from dasha.perception.brisque import brisque_reward_score
 
         image = frame.as_uint8()
+        if self.detector is None:
+            raise ConfigError(
+                "these senses have no detector: build them with detector='yolo' (or another)"
+            )
         self.detector.target = class_name
         found = self.detector.detect_target(image)
         if found is None:

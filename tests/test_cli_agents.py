@@ -17,9 +17,13 @@ runner = CliRunner()
 
 def test_shipped_policies_load_and_match_the_default_encoder():
     policies = Policies.load()
-    assert policies.exposure.spec.obs_dim == 1280 + 21 and policies.exposure.spec.action_sizes == (141,)
+    assert policies.exposure.spec.obs_dim == 1280 + 21 and policies.exposure.spec.action_sizes == (
+        141,
+    )
     assert policies.focus.spec.action_sizes == (47, 100)
-    assert (shipped_policy_dir() / "curve.json").is_file()  # the learning curve of their training run
+    assert (
+        shipped_policy_dir() / "curve.json"
+    ).is_file()  # the learning curve of their training run
 
 
 def test_focus_runs_one_hierarchical_episode(tmp_path):
@@ -27,10 +31,21 @@ def test_focus_runs_one_hierarchical_episode(tmp_path):
                                  "--save-frames", str(tmp_path), "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
-    for key in ("exposure_moves", "lens_moves", "detected", "in_focus", "final_exposure_us", "final_focus_v", "sim_time_s", "wall_time_s"):
+    for key in (
+        "exposure_moves",
+        "lens_moves",
+        "detected",
+        "in_focus",
+        "final_exposure_us",
+        "final_focus_v",
+        "sim_time_s",
+        "wall_time_s",
+    ):
         assert key in info, key
     assert info["exposure_moves"] == 1 and 0 <= info["lens_moves"] <= 10
-    assert info["sim_time_s"] > 0 and info["conditions"] == {}  # the user's conditions, not random ones
+    assert (
+        info["sim_time_s"] > 0 and info["conditions"] == {}
+    )  # the user's conditions, not random ones
     before = cv2.imread(str(tmp_path / "before.png"), cv2.IMREAD_UNCHANGED)
     after = cv2.imread(str(tmp_path / "after.png"), cv2.IMREAD_UNCHANGED)
     assert before.shape == after.shape == (404, 417)
@@ -46,6 +61,11 @@ def test_evaluate_reports_the_targets():
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert info["episodes"] == 3
-    for key in ("exposure_suitable_rate", "focus_detected_in_focus_rate", "lens_moves_mean", "decision_ms_median"):
+    for key in (
+        "exposure_suitable_rate",
+        "focus_detected_in_focus_rate",
+        "lens_moves_mean",
+        "decision_ms_median",
+    ):
         assert key in info
     assert 0.0 <= info["exposure_suitable_rate"] <= 1.0 and info["decision_ms_median"] > 0

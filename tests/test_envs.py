@@ -9,7 +9,8 @@ from gymnasium.utils.env_checker import check_env
 
 import dasha.envs  # noqa: F401 - registers the envs
 from dasha.envs.actions import focus_v_to_action
-from dasha.envs.hierarchical import EXPOSURE, FOCUS, DashaParallelEnv
+from dasha.envs.hierarchical import EXPOSURE, FOCUS
+from dasha.envs.pettingzoo import DashaParallelEnv
 from dasha.envs.senses import Senses
 
 

@@ -136,3 +136,23 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path):
     assert policies.focus.spec.action_sizes == (47, 100) and policies.exposure.spec.obs_dim == 1301
     resumed = train(TrainConfig(**{**config.__dict__, "steps": 128}), progress=False)  # resumes
     assert resumed["env_steps"] >= 128 and resumed["iterations"] > summary["iterations"]
+
+
+@pytest.mark.slow
+def test_cli_trains_a_single_agent(tmp_path):
+    from typer.testing import CliRunner
+
+    from dasha.cli import app
+    from dasha.cli.app import register_all
+
+    register_all()
+    out = tmp_path / "exposure"
+    result = CliRunner().invoke(app, ["train", "--agents", "exposure", "--steps", "64", "--batch-steps", "64",
+                                      "--scene", "cameraman", "--out", str(out), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["env_steps"] >= 64 and summary["config"]["agents"] == "exposure"
+    policy = Policy.load(out / "policies" / "exposure.pt")
+    assert policy.spec.action_sizes == (141,) and policy.spec.obs_dim == 1301
+    bad = CliRunner().invoke(app, ["train", "--agents", "three", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "hierarchical" in bad.output

@@ -64,6 +64,8 @@ class TrainConfig:
         if self.steps <= 0 or self.batch_steps <= 0:
             raise ConfigError("--steps and the batch size must be positive")
         self.out = Path(self.out)
+        # PPO splits each batch into minibatches: a batch smaller than one minibatch is one minibatch.
+        self.minibatch_size = min(self.minibatch_size, self.batch_steps)
 
 
 def policy_ids(mode: str) -> dict[str, str]:

@@ -91,3 +91,19 @@ def test_focus_mapping_is_monotonic_and_covers_the_lens():
 @pytest.mark.parametrize("focus_v", [24.0, 24.01, 36.85, 50.5, 69.99, 70.0])
 def test_focus_action_round_trip(focus_v):
     assert focus_action_to_v(*focus_v_to_action(focus_v, LENS), LENS) == pytest.approx(focus_v)
+
+
+@pytest.mark.parametrize(
+    ("detected", "brisque", "gate", "found"),
+    [
+        (False, None, None, False),
+        (True, 40.0, None, True),  # the paper: detection alone ends the search
+        (True, 40.0, 12.0, False),  # gated: found, but not sharp
+        (True, 12.0, 12.0, True),
+        (True, None, 12.0, False),
+    ],
+)
+def test_target_found_with_optional_sharpness_gate(detected, brisque, gate, found):
+    from dasha.envs.rewards import target_found
+
+    assert target_found(detected, brisque, gate) is found

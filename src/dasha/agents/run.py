@@ -51,6 +51,12 @@ class Policies:
                 )
         return policies
 
+    @property
+    def sharp_brisque_max(self) -> float | None:
+        """The sharpness gate the focus policy was trained with (None: the paper's eq. 12)."""
+        value = self.focus.spec.extra.get("sharp_brisque_max")
+        return None if value is None else float(value)
+
     def check(self, episode: HierarchicalEpisode) -> None:
         """The policies must fit the rig's action spaces (e.g. a webcam's focus range)."""
         for agent, policy in ((EXPOSURE, self.exposure), (FOCUS, self.focus)):

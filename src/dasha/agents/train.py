@@ -56,6 +56,8 @@ class TrainConfig:
     )
     """Training conditions on a coarse grid, so perception results are reused (see envs.senses)."""
     checkpoint_every: int = 5
+    sharp_brisque_max: float | None = None
+    """Optional sharpness gate on A_L's success (see ``envs.rewards.target_found``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -83,6 +85,7 @@ def _env_config(config: TrainConfig) -> dict[str, Any]:
         "scenes": config.scenes,
         "cache_size": config.cache_size,
         "condition_grid": config.condition_grid,
+        **({"sharp_brisque_max": config.sharp_brisque_max} if config.agents != "exposure" else {}),
         **({"detector": config.detector} if config.agents != "exposure" else {}),
     }
 
@@ -180,7 +183,12 @@ def export_policies(algo: Any, config: TrainConfig, sampled_steps: int) -> dict[
         spec = type(spec)(
             **{
                 **asdict(spec),
-                "extra": {"steps": sampled_steps, "seed": config.seed, "mode": config.agents},
+                "extra": {
+                    "steps": sampled_steps,
+                    "seed": config.seed,
+                    "mode": config.agents,
+                    "sharp_brisque_max": config.sharp_brisque_max,
+                },
             }
         )
         path = config.out / "policies" / f"{agent}.pt"

@@ -73,7 +73,12 @@ def dasha_runner(senses: Senses, policies: Any, keep: dict[str, Any]) -> MethodR
 
     def run(c: Condition) -> Outcome:
         camera, lens = open_condition_rig(c)
-        episode = HierarchicalEpisode(senses=senses, rig=lambda: (camera, lens), randomize=False)
+        episode = HierarchicalEpisode(
+            sharp_brisque_max=policies.sharp_brisque_max,
+            senses=senses,
+            rig=lambda: (camera, lens),
+            randomize=False,
+        )
         report, first, last = run_episode(episode, policies, seed=c.seed)
         keep.setdefault("dasha_frames", []).append((c, first, last))
         decisions = report.exposure_moves + report.lens_moves

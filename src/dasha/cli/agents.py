@@ -58,6 +58,13 @@ def train_command(
         int, typer.Option("--env-runners", help="Remote sampling processes (0: sample in-process).")
     ] = 0,
     batch_steps: Annotated[int, typer.Option(help="Environment steps per PPO update.")] = 512,
+    sharp_brisque_max: Annotated[
+        float | None,
+        typer.Option(
+            "--sharp-brisque-max",
+            help="Optional: A_L succeeds only when the detected box's BRISQUE is at most this (default: the paper's eq. 12, detection alone).",
+        ),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON.")
     ] = False,
@@ -75,6 +82,7 @@ def train_command(
         ray_address=ray_address,
         num_env_runners=env_runners,
         batch_steps=batch_steps,
+        sharp_brisque_max=sharp_brisque_max,
     )
     summary = train(config, progress=not json_out)
     if json_out:
@@ -149,7 +157,10 @@ def focus_command(
     with rig:
         senses = Senses(encoder=encoder, target=target or (None if camera == "sim" else "person"))
         episode = HierarchicalEpisode(
-            senses=senses, rig=lambda: (rig.camera, rig.lens), randomize=False
+            sharp_brisque_max=policies.sharp_brisque_max,
+            senses=senses,
+            rig=lambda: (rig.camera, rig.lens),
+            randomize=False,
         )
         policies.check(episode)
         report, before, after = run_episode(episode, policies, seed=seed)
@@ -199,7 +210,9 @@ def evaluate_command(
     from dasha.envs.senses import Senses
 
     policies = Policies.load(policy, encoder)
-    episode = HierarchicalEpisode(senses=Senses(encoder=encoder), scenes=scenes)
+    episode = HierarchicalEpisode(
+        sharp_brisque_max=policies.sharp_brisque_max, senses=Senses(encoder=encoder), scenes=scenes
+    )
     policies.check(episode)
     reports = [
         run_episode(episode, policies, seed=seed + i)[0]

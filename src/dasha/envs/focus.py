@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -11,7 +12,7 @@ from dasha.envs.actions import focus_action_shape, focus_action_to_v
 from dasha.envs.conditions import RigFactory, build_env, reset_rig
 from dasha.envs.exposure import _truth
 from dasha.envs.metering import meter
-from dasha.envs.rewards import focus_reward
+from dasha.envs.rewards import focus_reward, target_found
 from dasha.envs.senses import Senses, TargetSeen
 from dasha.hardware.base import Camera, Frame, Lens
 from dasha.hardware.sim import FACTORY_EXPOSURE_US, FACTORY_FOCUS_V
@@ -24,13 +25,23 @@ def focus_observation_space(feature_dim: int) -> gym.spaces.Box:
 
 
 def focus_step(
-    camera: Camera, lens: Lens, senses: Senses, action: np.ndarray
+    camera: Camera,
+    lens: Lens,
+    senses: Senses,
+    action: np.ndarray,
+    sharp_brisque_max: float | None = None,
 ) -> tuple[Frame, TargetSeen, float]:
-    """One move of A_L: set the lens, grab, detect the target; returns eq. 12's reward."""
+    """One move of A_L: set the lens, grab, detect the target; returns eq. 12's reward.
+
+    ``seen.detected`` is the search's verdict (``rewards.target_found``, with the optional
+    sharpness gate); the raw detector score stays in ``seen.score``.
+    """
     lens.set_focus(focus_action_to_v(int(action[0]), int(action[1]), lens.focus_range))
     frame = camera.grab()
     seen = senses.target(frame)
-    return frame, seen, focus_reward(seen.detected, seen.brisque)
+    found = target_found(seen.detected, seen.brisque, sharp_brisque_max)
+    seen = replace(seen, detected=found)
+    return frame, seen, focus_reward(found, seen.brisque)
 
 
 def focus_info(frame: Frame, seen: TargetSeen) -> dict[str, Any]:
@@ -70,7 +81,9 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Arguments
     `encoder`, `detector`, `target` (class; default the scene's), `scenes`,
-    `cache_size`, `rig`, `sim_options`.
+    `cache_size`, `rig`, `sim_options`, `condition_grid`, `sharp_brisque_max` (optional:
+    the target counts as found only when its box's BRISQUE is at most this; default
+    `None`, the paper's eq. 12).
 
     ## Version History
     * v0: initial version
@@ -89,6 +102,7 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         sim_options: dict[str, Any] | None = None,
         senses: Senses | None = None,
         condition_grid: dict[str, Any] | None = None,
+        sharp_brisque_max: float | None = None,
         render_mode: str | None = None,
     ) -> None:
         self.senses, self.camera, self.lens, self.sampler, self.table_us = build_env(
@@ -102,6 +116,7 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
             scenes=scenes,
             condition_grid=condition_grid,
         )
+        self.sharp_brisque_max = sharp_brisque_max
         self.action_space = gym.spaces.MultiDiscrete(
             list(focus_action_shape(self.lens.focus_range))
         )
@@ -132,7 +147,9 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         return self.senses.features(self._frame), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        frame, seen, reward = focus_step(self.camera, self.lens, self.senses, action)
+        frame, seen, reward = focus_step(
+            self.camera, self.lens, self.senses, action, self.sharp_brisque_max
+        )
         self._frame = frame
         self._moves += 1
         terminated = seen.detected

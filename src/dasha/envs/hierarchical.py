@@ -54,6 +54,7 @@ class HierarchicalEpisode:
         sim_options: dict[str, Any] | None = None,
         senses: Senses | None = None,
         condition_grid: dict[str, Any] | None = None,
+        sharp_brisque_max: float | None = None,
         randomize: bool = True,
     ) -> None:
         self.senses, self.camera, self.lens, self.sampler, self.table_us = build_env(
@@ -68,6 +69,7 @@ class HierarchicalEpisode:
             condition_grid=condition_grid,
             randomize=randomize,
         )
+        self.sharp_brisque_max = sharp_brisque_max
         self.observation_spaces = {
             EXPOSURE: exposure_observation_space(self.senses.feature_dim),
             FOCUS: focus_observation_space(self.senses.feature_dim),
@@ -136,7 +138,9 @@ class HierarchicalEpisode:
         )
 
     def _focus(self, action: Any) -> StepResult:
-        frame, seen, reward = focus_step(self.camera, self.lens, self.senses, np.asarray(action))
+        frame, seen, reward = focus_step(
+            self.camera, self.lens, self.senses, np.asarray(action), self.sharp_brisque_max
+        )
         self.last_frame = frame
         self.lens_moves += 1
         done = seen.detected

@@ -39,6 +39,18 @@ def exposure_reward(peak: float, brisque: float | None) -> float:
     return -1.0
 
 
+def target_found(detected: bool, brisque: float | None, sharp_brisque_max: float | None) -> bool:
+    """Whether A_L's search is over: the detector found the target (the paper's criterion).
+
+    ``sharp_brisque_max`` (an option, ``None`` = the paper) also requires the box's BRISQUE
+    to be at most that value, i.e. the detector must find the target *sharp*: YOLOv3-tiny
+    still detects at ~8 px of blur, where eq. 12 alone ends the episode out of focus.
+    """
+    if not detected:
+        return False
+    return sharp_brisque_max is None or (brisque is not None and brisque <= sharp_brisque_max)
+
+
 def focus_reward(detected: bool, brisque: float | None) -> float:
     """Eq. 12. ``brisque`` is the clipped score of the detected target's box."""
     if not detected:

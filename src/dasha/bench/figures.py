@@ -103,7 +103,7 @@ def detection_map(
         focus_v, exposures_us, scores, shading="nearest", cmap="viridis", vmin=0, vmax=1
     )
     fig.colorbar(mesh, ax=ax, label="target detection score (0 = not detected)")
-    styles = {"start (DASHA off)": ("x", "red"), "DASHA on": ("o", "white")}
+    styles = {"start (DASHA off)": ("X", "red"), "DASHA on": ("o", "white")}
     for label, points in marks.items():
         if points:
             marker, color = styles.get(label, ("s", "orange"))

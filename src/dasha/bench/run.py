@@ -269,9 +269,7 @@ def run_bench(
         "seed": seed,
         "quick": quick,
         "scenes": list(scenes or []),
-        "command": "dasha " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        if sys.argv[0].endswith("dasha")
-        else "dasha bench",
+        "command": "dasha " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}",
         "wall_s": time.perf_counter() - start,
         "policy": str(policy or shipped_policy_dir()),

@@ -1,15 +1,17 @@
 """The two RL autofocus baselines of Table I, as the paper replicated them.
 
-Both see a low-dimensional observation — the lens position and the focus measure
-(Tenengrad of the central window) now and one move ago, and the last move — and move the
-lens by one of a few signed steps or stop:
+Both see a low-dimensional observation of four numbers — the lens position, a focus cue
+now and one move ago, and the last move — and move the lens by one of a few signed steps
+or stop:
 
-- ``phase-shift`` (Chan et al. 2019): the reward is *reference-based*: how much closer the
-  move brought the lens to the known in-focus voltage (simulator ground truth), plus +1 /
-  -1 on stopping in / out of focus. Such a reward needs the reference at training time,
-  which is the limitation DASHA removes.
-- ``tenengrad`` (Yu et al. 2018): the reward is the relative change of the Tenengrad
-  measure (no reference), stopping ends the episode.
+- ``phase-shift`` (Chan et al. 2019): the cue is the *phase shift* a phase-detection (PDAF)
+  sensor measures, i.e. the signed defocus in dioptres (the simulator's optics, plus
+  0.02 dpt of measurement noise; a camera without PDAF pixels cannot run it). The reward
+  is *reference-based*: how much closer the move brought the lens to the known in-focus
+  voltage, plus +1 / -1 on stopping in / out of focus. Such a reward needs the reference
+  at training time, which is the limitation DASHA removes.
+- ``tenengrad`` (Yu et al. 2018): the cue is the log Tenengrad of the central window and
+  the reward its change (no reference); stopping ends the episode.
 
 Both are trained with Stable-Baselines3 PPO (an MLP on 4 numbers: fast).
 """
@@ -34,6 +36,7 @@ from dasha.perception.focus import tenengrad
 
 STEPS_V = (-3.0, -1.0, -0.3, -0.1, -0.03, 0.03, 0.1, 0.3, 1.0, 3.0)
 HORIZON = 20
+PDAF_NOISE_DPT = 0.02
 REWARDS = ("phase-shift", "tenengrad")
 
 
@@ -66,12 +69,20 @@ class LensStepEnv(gym.Env[np.ndarray, np.int64]):
         self.sampler = make_sampler(scenes, None)
         self.table_us = exposure_table_us(self.camera.exposure_range_us)
         self.action_space = gym.spaces.Discrete(len(STEPS_V) + 1)  # the last action stops
-        self.observation_space = gym.spaces.Box(-10.0, 10.0, shape=(4,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-20.0, 20.0, shape=(4,), dtype=np.float32)
         self._moves = 0
 
     def _measure(self) -> float:
         frame = self.camera.grab()
         self._frame = frame
+        if self.reward_kind == "phase-shift":
+            world = getattr(self.camera, "world", None)
+            if world is None:
+                raise ConfigError(
+                    "the phase-shift baseline needs PDAF pixels: only the sim camera has them"
+                )
+            defocus = world.optics.defocus_dpt(self.lens.focus, world.conditions.distance_cm)
+            return float(defocus + self.np_random.normal(0.0, PDAF_NOISE_DPT)) * 10.0
         return float(np.log1p(tenengrad(frame.as_uint8(), central_window(frame.image.shape))))
 
     def _obs(self, last_step_v: float) -> np.ndarray:

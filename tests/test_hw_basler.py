@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("PYLON_CAMEMU", "2")  # before pylon's transport layer factory exists
-pylon = pytest.importorskip("pypylon.pylon")
+from pypylon import pylon
 
-from dasha.errors import ConfigError, HardwareError  # noqa: E402
-from dasha.hardware import Roi, open_camera  # noqa: E402
-from dasha.hardware.basler import BaslerCamera  # noqa: E402
+from dasha.errors import ConfigError, HardwareError
+from dasha.hardware import Roi, open_camera
+from dasha.hardware.basler import BaslerCamera
 
 
 def test_open_first_camera_with_roi_format_and_settings() -> None:

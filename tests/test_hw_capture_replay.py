@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("PYLON_CAMEMU", "2")  # before pylon's transport layer factory exists
-pytest.importorskip("pypylon.pylon")
+from pypylon import pylon  # noqa: F401 - after PYLON_CAMEMU is set
 
 from dasha.errors import ConfigError, DisconnectedError
 from dasha.hardware import open_camera, open_lens

@@ -7,8 +7,6 @@ from typer.testing import CliRunner
 from dasha.cli import app, register_all
 from perception_scenes import SCENES
 
-pytest.importorskip("torch")
-
 
 @pytest.fixture(scope="module")
 def runner():

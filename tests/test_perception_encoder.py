@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from dasha.errors import ConfigError  # noqa: E402
-from dasha.perception.encoder import load_encoder  # noqa: E402
+from dasha.errors import ConfigError
+from dasha.perception.encoder import load_encoder
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from dasha.errors import ConfigError  # noqa: E402
-from dasha.perception._torchvision import import_torchvision, nms_reference  # noqa: E402
+from dasha.errors import ConfigError
+from dasha.perception._torchvision import import_torchvision, nms_reference
 
 
 def brute_force_nms(boxes, scores, threshold):

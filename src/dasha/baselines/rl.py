@@ -30,7 +30,6 @@ from dasha.envs.actions import exposure_table_us
 from dasha.envs.conditions import make_sampler, reset_rig, sim_rig
 from dasha.envs.metering import meter
 from dasha.errors import ConfigError, require
-from dasha.hardware.sim import FACTORY_EXPOSURE_US, FACTORY_FOCUS_V
 from dasha.io import write_json
 from dasha.perception.focus import tenengrad
 
@@ -96,14 +95,7 @@ class LensStepEnv(gym.Env[np.ndarray, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        reset_rig(
-            self.camera,
-            self.lens,
-            self.np_random,
-            self.sampler,
-            FACTORY_EXPOSURE_US,
-            FACTORY_FOCUS_V,
-        )
+        reset_rig(self.camera, self.lens, self.np_random, self.sampler)
         meter(self.camera, self.table_us)
         return self.start(), {}
 

@@ -66,18 +66,17 @@ def reset_rig(
     lens: Lens,
     rng: np.random.Generator,
     sampler: ConditionSampler | None,
-    factory_exposure_us: float,
-    factory_focus: float,
 ) -> dict[str, Any]:
-    """Factory settings, and on the simulator fresh conditions and a fresh noise seed."""
-    from dasha.hardware.sim import SimCamera
+    """Factory settings (exposure 20000 us, lens 24 V, as the original), and on the simulator
+    fresh conditions and a fresh noise seed."""
+    from dasha.hardware.sim import FACTORY_EXPOSURE_US, FACTORY_FOCUS_V, SimCamera
 
     conditions: dict[str, Any] = {}
     if isinstance(camera, SimCamera):
         conditions = sampler.sample(rng) if sampler is not None else {}
         camera.reset(seed=int(rng.integers(2**31)), **conditions)
-    camera.set_exposure_us(camera.exposure_range_us.clamp(factory_exposure_us))
-    lens.set_focus(lens.focus_range.clamp(factory_focus))
+    camera.set_exposure_us(camera.exposure_range_us.clamp(FACTORY_EXPOSURE_US))
+    lens.set_focus(lens.focus_range.clamp(FACTORY_FOCUS_V))
     return conditions
 
 

@@ -10,22 +10,52 @@ import numpy as np
 from dasha.envs.conditions import RigFactory, build_env, reset_rig
 from dasha.envs.rewards import exposure_reward, is_suitable_peak, is_tolerable_peak
 from dasha.envs.senses import Senses
-from dasha.hardware.base import Frame
-from dasha.hardware.sim import FACTORY_EXPOSURE_US, FACTORY_FOCUS_V
-from dasha.perception.histogram import HISTOGRAM_BINS, histogram
+from dasha.hardware.base import Camera, Frame
+from dasha.perception.histogram import HISTOGRAM_BINS, Histogram, histogram
 
 
-def exposure_observation(senses: Senses, frame: Frame) -> np.ndarray:
+def exposure_observation(senses: Senses, frame: Frame, hist: Histogram | None = None) -> np.ndarray:
     """E(I) followed by the 10 histogram values and the 11 bin edges.
 
     Counts are divided by the pixel count and edges by 255 (the same numbers, scaled
-    for a neural network).
+    for a neural network). ``hist``: the frame's histogram when already computed.
     """
     image = frame.as_uint8()
-    hist = histogram(image)
+    hist = hist or histogram(image)
     return np.concatenate(
         [senses.features(frame), hist.counts / image.size, hist.bin_edges / 255.0]
     ).astype(np.float32)
+
+
+def exposure_step(
+    camera: Camera, senses: Senses, table_us: np.ndarray, action: Any
+) -> tuple[Frame, Histogram, float, dict[str, Any]]:
+    """One move of A_H: set the exposure from the table, grab; returns eq. 11's reward and info."""
+    camera.set_exposure_us(float(table_us[int(action)]))
+    frame = camera.grab()
+    hist = histogram(frame.as_uint8())
+    brisque = senses.frame_brisque(frame) if is_tolerable_peak(hist.peak) else None
+    return frame, hist, exposure_reward(hist.peak, brisque), exposure_info(frame, hist)
+
+
+def exposure_info(frame: Frame, hist: Histogram) -> dict[str, Any]:
+    return {
+        "exposure_us": frame.exposure_us,
+        "peak": hist.peak,
+        "suitable": is_suitable_peak(hist.peak),
+        **truth_info(frame),
+    }
+
+
+def truth_info(frame: Frame) -> dict[str, Any]:
+    """The simulator's ground truth and clock for ``info`` (evaluation only, never rewards)."""
+    keys = ("in_focus", "blur_px", "in_focus_v", "sim_time_s", "frames", "lens_moves")
+    return {k: frame.meta[k] for k in keys if k in frame.meta}
+
+
+def frame_rgb(frame: Frame | None) -> np.ndarray | None:
+    """``render()`` of the envs: the last frame as an RGB array."""
+    return None if frame is None else np.repeat(frame.as_uint8()[..., None], 3, axis=2)
 
 
 def exposure_observation_space(feature_dim: int) -> gym.spaces.Box:
@@ -107,54 +137,21 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        conditions = reset_rig(
-            self.camera,
-            self.lens,
-            self.np_random,
-            self.sampler,
-            FACTORY_EXPOSURE_US,
-            FACTORY_FOCUS_V,
-        )
+        conditions = reset_rig(self.camera, self.lens, self.np_random, self.sampler)
         self._frame = self.camera.grab()
         self._moves = 0
-        return exposure_observation(self.senses, self._frame), {
-            "conditions": conditions,
-            **self._info(self._frame),
-        }
+        hist = histogram(self._frame.as_uint8())
+        info = {"conditions": conditions, **exposure_info(self._frame, hist)}
+        return exposure_observation(self.senses, self._frame, hist), info
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        self.camera.set_exposure_us(float(self.table_us[int(action)]))
-        frame = self._frame = self.camera.grab()
+        frame, hist, reward, info = exposure_step(self.camera, self.senses, self.table_us, action)
+        self._frame = frame
         self._moves += 1
-        peak = histogram(frame.as_uint8()).peak
-        brisque = self.senses.frame_brisque(frame) if is_tolerable_peak(peak) else None
-        reward = exposure_reward(peak, brisque)
         # A_H's role ends with its move budget: that is the end of its task (terminated), not a
         # time limit, so value bootstrapping stops there too.
-        terminated = is_suitable_peak(peak) or self._moves >= self.max_moves
-        return (
-            exposure_observation(self.senses, frame),
-            reward,
-            terminated,
-            False,
-            self._info(frame),
-        )
-
-    def _info(self, frame: Frame) -> dict[str, Any]:
-        peak = histogram(frame.as_uint8()).peak
-        return {
-            "exposure_us": frame.exposure_us,
-            "peak": peak,
-            "suitable": is_suitable_peak(peak),
-            **_truth(frame),
-        }
+        terminated = is_suitable_peak(hist.peak) or self._moves >= self.max_moves
+        return exposure_observation(self.senses, frame, hist), reward, terminated, False, info
 
     def render(self) -> Any:
-        return (
-            None if self._frame is None else np.repeat(self._frame.as_uint8()[..., None], 3, axis=2)
-        )
-
-
-def _truth(frame: Frame) -> dict[str, Any]:
-    keys = ("in_focus", "blur_px", "in_focus_v", "sim_time_s", "frames", "lens_moves")
-    return {k: frame.meta[k] for k in keys if k in frame.meta}
+        return frame_rgb(self._frame)

@@ -10,12 +10,11 @@ import numpy as np
 
 from dasha.envs.actions import focus_action_shape, focus_action_to_v
 from dasha.envs.conditions import RigFactory, build_env, reset_rig
-from dasha.envs.exposure import _truth
+from dasha.envs.exposure import frame_rgb, truth_info
 from dasha.envs.metering import meter
 from dasha.envs.rewards import focus_reward, target_found
 from dasha.envs.senses import Senses, TargetSeen
 from dasha.hardware.base import Camera, Frame, Lens
-from dasha.hardware.sim import FACTORY_EXPOSURE_US, FACTORY_FOCUS_V
 
 HORIZON = 10
 
@@ -50,7 +49,7 @@ def focus_info(frame: Frame, seen: TargetSeen) -> dict[str, Any]:
         "detected": seen.detected,
         "score": seen.score,
         "brisque": seen.brisque,
-        **_truth(frame),
+        **truth_info(frame),
     }
 
 
@@ -129,20 +128,13 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        conditions = reset_rig(
-            self.camera,
-            self.lens,
-            self.np_random,
-            self.sampler,
-            FACTORY_EXPOSURE_US,
-            FACTORY_FOCUS_V,
-        )
+        conditions = reset_rig(self.camera, self.lens, self.np_random, self.sampler)
         self._frame = meter(self.camera, self.table_us)
         self._moves = 0
         info = {
             "conditions": conditions,
             "exposure_us": self._frame.exposure_us,
-            **_truth(self._frame),
+            **truth_info(self._frame),
         }
         return self.senses.features(self._frame), info
 
@@ -163,6 +155,4 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         )
 
     def render(self) -> Any:
-        return (
-            None if self._frame is None else np.repeat(self._frame.as_uint8()[..., None], 3, axis=2)
-        )
+        return frame_rgb(self._frame)

@@ -20,13 +20,16 @@ import numpy as np
 
 from dasha.envs.actions import focus_action_shape
 from dasha.envs.conditions import RigFactory, build_env, reset_rig
-from dasha.envs.exposure import _truth, exposure_observation, exposure_observation_space
+from dasha.envs.exposure import (
+    exposure_observation,
+    exposure_observation_space,
+    exposure_step,
+    truth_info,
+)
 from dasha.envs.focus import HORIZON, focus_info, focus_observation_space, focus_step
-from dasha.envs.rewards import exposure_reward, is_suitable_peak, is_tolerable_peak
+from dasha.envs.rewards import is_suitable_peak
 from dasha.envs.senses import Senses
 from dasha.hardware.base import Frame
-from dasha.hardware.sim import FACTORY_EXPOSURE_US, FACTORY_FOCUS_V
-from dasha.perception.histogram import histogram
 
 EXPOSURE, FOCUS = "exposure", "focus"
 AGENTS = (EXPOSURE, FOCUS)
@@ -86,13 +89,11 @@ class HierarchicalEpisode:
     def reset(
         self, rng: np.random.Generator
     ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
-        conditions = reset_rig(
-            self.camera, self.lens, rng, self.sampler, FACTORY_EXPOSURE_US, FACTORY_FOCUS_V
-        )
+        conditions = reset_rig(self.camera, self.lens, rng, self.sampler)
         frame = self.first_frame = self.last_frame = self.camera.grab()
         self.active, self.lens_moves = EXPOSURE, 0
         return {EXPOSURE: exposure_observation(self.senses, frame)}, {
-            EXPOSURE: {"conditions": conditions, **_truth(frame)}
+            EXPOSURE: {"conditions": conditions, **truth_info(frame)}
         }
 
     def step(self, actions: dict[str, Any]) -> StepResult:
@@ -107,17 +108,10 @@ class HierarchicalEpisode:
         )
 
     def _exposure(self, action: Any) -> StepResult:
-        self.camera.set_exposure_us(float(self.table_us[int(action)]))
-        frame = self.last_frame = self.camera.grab()
-        peak = histogram(frame.as_uint8()).peak
-        brisque = self.senses.frame_brisque(frame) if is_tolerable_peak(peak) else None
-        reward = exposure_reward(peak, brisque)
-        info = {
-            "exposure_us": frame.exposure_us,
-            "peak": peak,
-            "handed_over": is_suitable_peak(peak),
-            **_truth(frame),
-        }
+        frame, hist, reward, info = exposure_step(self.camera, self.senses, self.table_us, action)
+        self.last_frame = frame
+        peak = hist.peak
+        info["handed_over"] = is_suitable_peak(peak)
         if not is_suitable_peak(peak):  # unsuitable histogram: the episode ends with A_H's penalty
             self.active = ""
             return (

@@ -26,6 +26,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from dasha.baselines.af_base import central_window
 from dasha.envs.actions import exposure_table_us
 from dasha.envs.conditions import make_sampler, reset_rig, sim_rig
 from dasha.envs.metering import meter
@@ -37,19 +38,6 @@ STEPS_V = (-3.0, -1.0, -0.3, -0.1, -0.03, 0.03, 0.1, 0.3, 1.0, 3.0)
 HORIZON = 20
 PDAF_NOISE_DPT = 0.02
 REWARDS = ("phase-shift", "tenengrad")
-
-
-def central_window(
-    shape: tuple[int, ...], fraction: float = 0.5
-) -> tuple[float, float, float, float]:
-    """The central ``fraction`` of the frame: the window a camera without a detector measures."""
-    h, w = shape[:2]
-    return (
-        w * (1 - fraction) / 2,
-        h * (1 - fraction) / 2,
-        w * (1 + fraction) / 2,
-        h * (1 + fraction) / 2,
-    )
 
 
 class LensStepEnv(gym.Env[np.ndarray, np.int64]):
@@ -82,7 +70,13 @@ class LensStepEnv(gym.Env[np.ndarray, np.int64]):
                 )
             defocus = world.optics.defocus_dpt(self.lens.focus, world.conditions.distance_cm)
             return float(defocus + self.np_random.normal(0.0, PDAF_NOISE_DPT)) * 10.0
-        return float(np.log1p(tenengrad(frame.as_uint8(), central_window(frame.image.shape))))
+        return float(
+            np.log1p(
+                tenengrad(
+                    frame.as_uint8(), central_window(frame.image.shape[1], frame.image.shape[0])
+                )
+            )
+        )
 
     def _obs(self, last_step_v: float) -> np.ndarray:
         r = self.lens.focus_range

@@ -18,10 +18,8 @@ wall clock.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -129,14 +127,3 @@ def run_methods(
                 results[name].append(runner(condition))
                 bar.update(1)
     return results
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    tick = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - tick
-
-
-def out_path(out: Path, name: str) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    return out / name

@@ -25,6 +25,7 @@ from dasha.bench.harness import (
     run_methods,
 )
 from dasha.bench.report import write_results
+from dasha.envs.rewards import is_suitable_peak
 from dasha.envs.senses import Senses
 from dasha.perception.histogram import histogram
 
@@ -43,8 +44,6 @@ def _outcome(
     decisions: int,
 ) -> Outcome:
     peak = histogram(frame.as_uint8()).peak
-    from dasha.envs.rewards import is_suitable_peak
-
     in_focus = bool(frame.meta["in_focus"])
     return Outcome(
         method=method,

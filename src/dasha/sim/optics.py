@@ -103,12 +103,6 @@ class Optics:
     def is_in_focus(self, blur_px: float) -> bool:
         return blur_px <= self.in_focus_blur_px
 
-    def depth_of_field_v(self) -> float:
-        """Width (V) of the in-focus voltage band around ``in_focus_v``, at the calibration's mean slope."""
-        v0, v1 = self.calibration.range_v
-        p0, p1 = self.calibration.powers_dpt[0], self.calibration.powers_dpt[-1]
-        return 2 * self.in_focus_blur_px / self.blur_px_per_dpt * (v1 - v0) / (p1 - p0)
-
 
 # Blurs wider than this are computed on a downsampled image: a disk this wide has
 # removed every frequency the downsampling would lose, and it keeps large blurs cheap.

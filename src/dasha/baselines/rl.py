@@ -28,9 +28,10 @@ import numpy as np
 
 from dasha.baselines.af_base import central_window
 from dasha.envs.actions import exposure_table_us
-from dasha.envs.conditions import make_sampler, reset_rig, sim_rig
+from dasha.envs.conditions import make_sampler, reset_rig
 from dasha.envs.metering import meter
 from dasha.errors import ConfigError, require
+from dasha.hardware.sim import sim_rig
 from dasha.io import write_json
 from dasha.perception.focus import tenengrad
 

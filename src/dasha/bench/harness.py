@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from dasha.envs.conditions import sim_rig
+from dasha.hardware.sim import sim_rig
 from dasha.sim.scenes import BUILTIN_SCENES
 from dasha.sim.world import DISTANCE_RANGE_CM, ILLUMINANCE_RANGE_LUX
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -93,12 +93,6 @@ def train_command(
         )
 
 
-def _sim_rig(scene: str, distance_cm: float, lux: float, seed: int) -> tuple[Any, Any]:
-    from dasha.envs.conditions import sim_rig
-
-    return sim_rig(scene=scene, distance_cm=distance_cm, illuminance_lux=lux, seed=seed)
-
-
 @app.command("focus")
 @handle_errors
 def focus_command(
@@ -142,7 +136,9 @@ def focus_command(
 
     policies = Policies.load(policy, encoder)
     if camera == "sim":
-        rig = Rig(*_sim_rig(scene, distance_cm, lux, seed))
+        from dasha.hardware.sim import sim_rig
+
+        rig = Rig(*sim_rig(scene=scene, distance_cm=distance_cm, illuminance_lux=lux, seed=seed))
     else:
         rig = ro.open_rig_from_cli(
             camera,

@@ -43,10 +43,9 @@ GainDb = Annotated[
 def _open(
     scene: str, distance_cm: float, lux: float, background_cm: float, seed: int, bit_depth: int
 ) -> Any:
-    from dasha.hardware import open_camera, open_lens
+    from dasha.hardware.sim import sim_rig
 
-    camera = open_camera(
-        "sim",
+    return sim_rig(
         scene=scene,
         distance_cm=distance_cm,
         illuminance_lux=lux,
@@ -54,7 +53,6 @@ def _open(
         seed=seed,
         bit_depth=bit_depth,
     )
-    return camera, open_lens("sim", camera=camera)
 
 
 def frame_summary(frame: Any) -> dict[str, Any]:

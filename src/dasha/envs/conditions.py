@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dasha.hardware.base import Camera, Lens
+from dasha.hardware.sim import sim_rig
 from dasha.sim.scenes import BUILTIN_SCENES
 from dasha.sim.world import DISTANCE_RANGE_CM, ILLUMINANCE_RANGE_LUX
 
@@ -52,13 +53,6 @@ class ConditionSampler:
 
 
 RigFactory = Callable[[], tuple[Camera, Lens]]
-
-
-def sim_rig(**options: Any) -> tuple[Camera, Lens]:
-    from dasha.hardware import open_camera, open_lens
-
-    camera = open_camera("sim", **options)
-    return camera, open_lens("sim", camera=camera)
 
 
 def reset_rig(

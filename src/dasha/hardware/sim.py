@@ -12,6 +12,7 @@ Varioptic lens (24..70 V). Timing on the simulated clock:
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from dasha.errors import ConfigError
@@ -164,7 +165,7 @@ def open_sim_camera(
     """A simulated camera; every option has the paper rig's value as default."""
     conditions = Conditions(str(scene), distance_cm, illuminance_lux)
     if background_cm is not None:
-        conditions = Conditions(str(scene), distance_cm, illuminance_lux, background_cm)
+        conditions = replace(conditions, background_cm=background_cm)
     if sensor is None:
         sensor = Sensor(bit_depth=bit_depth)
     optics = Optics(
@@ -180,3 +181,9 @@ def open_sim_lens(camera: Camera | None = None) -> SimLens:
             "the sim lens needs the sim camera: open_lens('sim', camera=open_camera('sim'))"
         )
     return SimLens(camera)
+
+
+def sim_rig(**options: Any) -> tuple[SimCamera, SimLens]:
+    """The simulated camera (``open_sim_camera`` options) and its lens, as a pair."""
+    camera = open_sim_camera(**options)
+    return camera, SimLens(camera)

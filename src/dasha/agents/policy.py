@@ -1,8 +1,16 @@
 """The agents' networks in plain torch, and policies exported to files that run without Ray.
 
-One ``PolicyNet`` per agent: an MLP trunk over the observation, an action-logits head
-(Discrete: n logits; MultiDiscrete: the heads' logits concatenated) and a value head
-used only in training. An exported policy is a single ``torch.save`` file holding the
+One ``PolicyNet`` per agent: an MLP trunk over the observation, an action head and a
+value head used only in training. Two action heads:
+
+- ``categorical`` (A_H's exposure table, and any Discrete/MultiDiscrete space): n logits
+  per categorical, concatenated;
+- ``grid-gaussian`` (A_L's lens): two numbers, a mean and a log-width on the joint
+  coarse x fine voltage grid, turned into a *discretised Gaussian* over all grid points
+  (``grid_logits``). Independent coarse and fine categoricals cannot say "near 36.98 V"
+  (that is coarse 36 with fine 98, or coarse 37 with fine 0..), and they give no
+  notion that fine 40 is closer to 41 than to 90; the Gaussian on the ordered grid does
+  both, so PPO learns the precise jump (a tenth of a volt) as a regression. An exported policy is a single ``torch.save`` file holding the
 state dict and everything needed to rebuild and use it (observation size, action
 sizes, the encoder it was trained with); it loads with ``weights_only=True``.
 """
@@ -19,6 +27,13 @@ from dasha.errors import ConfigError, require
 from dasha.io import atomic_open
 
 FORMAT_VERSION = 1
+HEADS = ("categorical", "grid-gaussian")
+# grid-gaussian: the mean moves this many grid steps per unit of network output, starting
+# mid-grid; the width starts at an eighth of the grid (wide exploration, every voltage
+# reachable) and is kept between half a step and the whole grid.
+GRID_MEAN_STEPS_PER_UNIT = 200.0
+GRID_INITIAL_WIDTH = 1 / 8
+GRID_MIN_WIDTH = 4.0
 
 
 @dataclass(frozen=True)
@@ -31,31 +46,61 @@ class PolicySpec:
     encoder: str
     hidden: tuple[int, ...] = (256, 256)
     extra: dict[str, Any] = field(default_factory=dict)  # training facts (steps, seed, ...)
+    head: str = "categorical"  # see HEADS; "grid-gaussian" needs (coarse, fine) sizes
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ConfigError(f"unknown action head {self.head!r}: choose one of {', '.join(HEADS)}")
+        if self.head == "grid-gaussian" and len(self.action_sizes) != 2:
+            raise ConfigError("the grid-gaussian head needs a (coarse, fine) MultiDiscrete action")
+
+    @property
+    def head_outputs(self) -> int:
+        return 2 if self.head == "grid-gaussian" else int(sum(self.action_sizes))
 
 
 def build_net(spec: PolicySpec) -> Any:
     torch = require("torch", "perception")
     nn = torch.nn
 
+    def mlp() -> Any:
+        layers: list[Any] = []
+        width = spec.obs_dim
+        for size in spec.hidden:
+            layers += [nn.Linear(width, size), nn.Tanh()]
+            width = size
+        return nn.Sequential(*layers)
+
     class PolicyNet(nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
-            layers: list[Any] = []
-            width = spec.obs_dim
-            for size in spec.hidden:
-                layers += [nn.Linear(width, size), nn.Tanh()]
-                width = size
-            self.trunk = nn.Sequential(*layers)
-            self.logits = nn.Linear(width, int(sum(spec.action_sizes)))
-            self.value = nn.Linear(width, 1)
+            # Separate trunks: the value loss must not shift the features the (precise)
+            # lens action is read from.
+            self.trunk = mlp()
+            self.value_trunk = mlp()
+            self.logits = nn.Linear(spec.hidden[-1], spec.head_outputs)
+            self.value = nn.Linear(spec.hidden[-1], 1)
             nn.init.orthogonal_(self.logits.weight, gain=0.01)
             nn.init.zeros_(self.logits.bias)
 
         def forward(self, obs: Any) -> tuple[Any, Any]:
-            hidden = self.trunk(obs)
-            return self.logits(hidden), self.value(hidden).squeeze(-1)
+            return self.logits(self.trunk(obs)), self.value(self.value_trunk(obs)).squeeze(-1)
 
     return PolicyNet()
+
+
+def grid_logits(params: Any, action_sizes: tuple[int, ...]) -> Any:
+    """Discretised Gaussian over the joint grid: logits[..., h] for h = coarse * fine_n + fine.
+
+    ``params[..., 0]`` moves the mean (grid steps, from mid-grid), ``params[..., 1]`` the
+    log-width; the grid is ordered (monotonic in volts, ``dasha.envs.actions``).
+    """
+    torch = require("torch", "perception")
+    n = int(np.prod(action_sizes))
+    mean = (n - 1) / 2 + GRID_MEAN_STEPS_PER_UNIT * params[..., :1]
+    log_width = (np.log(GRID_INITIAL_WIDTH * n) + params[..., 1:2]).clamp(np.log(GRID_MIN_WIDTH), np.log(n))
+    steps = torch.arange(n, dtype=params.dtype, device=params.device)
+    return -0.5 * ((steps - mean) / log_width.exp()) ** 2
 
 
 def greedy_action(logits: np.ndarray, action_sizes: tuple[int, ...]) -> np.ndarray:
@@ -83,6 +128,9 @@ class Policy:
             )
         with self._torch.inference_mode():
             logits, _ = self.net(self._torch.as_tensor(obs, dtype=self._torch.float32)[None])
+            if self.spec.head == "grid-gaussian":
+                best = int(grid_logits(logits, self.spec.action_sizes)[0].argmax())
+                return np.array(divmod(best, self.spec.action_sizes[1]), dtype=np.int64)
         action = greedy_action(logits[0].numpy(), self.spec.action_sizes)
         return int(action[0]) if len(self.spec.action_sizes) == 1 else action
 

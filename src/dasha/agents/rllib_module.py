@@ -4,13 +4,51 @@ from __future__ import annotations
 
 from typing import Any
 
-from dasha.agents.policy import PolicySpec, action_sizes_of, build_net
+from dasha.agents.policy import PolicySpec, action_sizes_of, build_net, grid_logits
 from dasha.errors import require
 
 _torch_rl = require("ray.rllib.core.rl_module.torch", "rl")
 _apis = require("ray.rllib.core.rl_module.apis", "rl")
 _columns = require("ray.rllib.core.columns", "rl")
+_dists = require("ray.rllib.core.distribution.torch.torch_distribution", "rl")
 Columns = _columns.Columns
+
+
+class TorchGridGaussian(_dists.TorchCategorical):  # type: ignore[name-defined]
+    """The ``grid-gaussian`` head as an RLlib distribution: a categorical over the joint
+    (coarse, fine) grid whose logits are a discretised Gaussian (``policy.grid_logits``);
+    actions go in and out as (coarse, fine) pairs, as the MultiDiscrete space has them."""
+
+    def __init__(self, logits: Any, fine_steps: int) -> None:
+        super().__init__(logits=logits)
+        self.fine_steps = fine_steps
+
+    @classmethod
+    def from_logits(  # type: ignore[override]
+        cls, logits: Any, action_sizes: tuple[int, int], **kwargs: Any
+    ) -> TorchGridGaussian:
+        return cls(grid_logits(logits, action_sizes), int(action_sizes[1]))
+
+    @staticmethod
+    def required_input_dim(space: Any, **kwargs: Any) -> int:
+        return 2
+
+    def _pair(self, joint: Any) -> Any:
+        torch = require("torch", "perception")
+        return torch.stack([joint // self.fine_steps, joint % self.fine_steps], dim=-1)
+
+    def sample(self, *, sample_shape: Any = None) -> Any:
+        return self._pair(super().sample(sample_shape=sample_shape))
+
+    def rsample(self, *, sample_shape: Any = None) -> Any:
+        raise NotImplementedError("PPO samples lens moves; it never differentiates through them")
+
+    def logp(self, value: Any, **kwargs: Any) -> Any:
+        joint = value[..., 0].long() * self.fine_steps + value[..., 1].long()
+        return super().logp(joint)
+
+    def to_deterministic(self) -> Any:
+        return _dists.TorchDeterministic(loc=self._pair(self.logits.argmax(dim=-1)))
 
 
 class DashaPPOModule(_torch_rl.TorchRLModule, _apis.ValueFunctionAPI):  # type: ignore[name-defined]
@@ -24,11 +62,15 @@ class DashaPPOModule(_torch_rl.TorchRLModule, _apis.ValueFunctionAPI):  # type: 
             action_sizes=action_sizes_of(self.action_space),
             encoder=str(config.get("encoder", "")),
             hidden=tuple(config.get("hidden", (256, 256))),
+            head=str(config.get("head", "categorical")),
         )
         self.net = build_net(self.spec)
-        if len(self.spec.action_sizes) > 1:  # MultiDiscrete: one categorical per head
-            dists = require("ray.rllib.core.distribution.torch.torch_distribution", "rl")
-            self.action_dist_cls = dists.TorchMultiCategorical.get_partial_dist_cls(
+        if self.spec.head == "grid-gaussian":
+            self.action_dist_cls = TorchGridGaussian.get_partial_dist_cls(
+                action_sizes=self.spec.action_sizes
+            )
+        elif len(self.spec.action_sizes) > 1:  # MultiDiscrete: one categorical per head
+            self.action_dist_cls = _dists.TorchMultiCategorical.get_partial_dist_cls(
                 input_lens=list(self.spec.action_sizes)
             )
 

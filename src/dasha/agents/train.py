@@ -47,6 +47,10 @@ class TrainConfig:
     minibatch_size: int = 128
     epochs: int = 8
     lr: float = 3e-4
+    lr_final: float = 3e-5
+    """The learning rate decays linearly from ``lr`` to this over ``steps``: late updates on
+    near-identical rewards would otherwise push the precise lens jump off its mark."""
+    kl_target: float = 0.05
     gamma: float = 0.9
     entropy_coeff: float = 0.01
     hidden: tuple[int, ...] = (256, 256)
@@ -56,8 +60,11 @@ class TrainConfig:
     )
     """Training conditions on a coarse grid, so perception results are reused (see envs.senses)."""
     checkpoint_every: int = 5
-    sharp_brisque_max: float | None = None
-    """Optional sharpness gate on A_L's success (see ``envs.rewards.target_found``)."""
+    sharp_brisque_max: float | None = 15.0
+    """A_L's search ends on a *sharp* detection (box BRISQUE at most this; ``None``: any
+    detection, the paper's stop rule). See ``envs.rewards.target_found``."""
+    focus_head: str = "grid-gaussian"
+    """A_L's action head (``dasha.agents.policy.HEADS``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -110,7 +117,12 @@ def build_algorithm(config: TrainConfig) -> Any:
     def module_spec(agent: str) -> Any:
         return spec_mod.RLModuleSpec(
             module_class=DashaPPOModule,
-            model_config={"agent": agent, "encoder": config.encoder, "hidden": list(config.hidden)},
+            model_config={
+                "agent": agent,
+                "encoder": config.encoder,
+                "hidden": list(config.hidden),
+                "head": config.focus_head if agent == "focus" else "categorical",
+            },
         )
 
     ppo_config = ppo.PPOConfig()
@@ -143,7 +155,8 @@ def build_algorithm(config: TrainConfig) -> Any:
             train_batch_size_per_learner=config.batch_steps,
             minibatch_size=config.minibatch_size,
             num_epochs=config.epochs,
-            lr=config.lr,
+            lr=[[0, config.lr], [config.steps, config.lr_final]],
+            kl_target=config.kl_target,
             gamma=config.gamma,
             entropy_coeff=config.entropy_coeff,
         )

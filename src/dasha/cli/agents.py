@@ -59,12 +59,12 @@ def train_command(
     ] = 0,
     batch_steps: Annotated[int, typer.Option(help="Environment steps per PPO update.")] = 512,
     sharp_brisque_max: Annotated[
-        float | None,
+        float,
         typer.Option(
             "--sharp-brisque-max",
-            help="Optional: A_L succeeds only when the detected box's BRISQUE is at most this (default: the paper's eq. 12, detection alone).",
+            help="A_L's search ends only when the detected box's BRISQUE is at most this (sharp); 100 = any detection ends it (the paper's stop rule).",
         ),
-    ] = None,
+    ] = 15.0,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON.")
     ] = False,
@@ -82,7 +82,7 @@ def train_command(
         ray_address=ray_address,
         num_env_runners=env_runners,
         batch_steps=batch_steps,
-        sharp_brisque_max=sharp_brisque_max,
+        sharp_brisque_max=None if sharp_brisque_max >= 100 else sharp_brisque_max,
     )
     summary = train(config, progress=not json_out)
     if json_out:

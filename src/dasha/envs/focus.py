@@ -32,15 +32,17 @@ def focus_step(
 ) -> tuple[Frame, TargetSeen, float]:
     """One move of A_L: set the lens, grab, detect the target; returns eq. 12's reward.
 
-    ``seen.detected`` is the search's verdict (``rewards.target_found``, with the optional
-    sharpness gate); the raw detector score stays in ``seen.score``.
+    The reward is eq. 12 on the detector's own verdict (-0.01 x BRISQUE of any detected
+    box, so a blurred detection already scores better than none); ``seen.detected`` is the
+    search's verdict (``rewards.target_found``, with the optional sharpness gate), which
+    ends the episode.
     """
     lens.set_focus(focus_action_to_v(int(action[0]), int(action[1]), lens.focus_range))
     frame = camera.grab()
     seen = senses.target(frame)
+    reward = focus_reward(seen.detected, seen.brisque)
     found = target_found(seen.detected, seen.brisque, sharp_brisque_max)
-    seen = replace(seen, detected=found)
-    return frame, seen, focus_reward(found, seen.brisque)
+    return frame, replace(seen, detected=found), reward
 
 
 def focus_info(frame: Frame, seen: TargetSeen) -> dict[str, Any]:

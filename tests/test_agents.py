@@ -40,6 +40,67 @@ def test_greedy_action_splits_heads():
     assert list(greedy_action(logits, (5,))) == [3]
 
 
+def _grid_policy(mean_v: float, obs_dim: int = 16) -> Policy:
+    """A grid-gaussian focus policy whose greedy lens move is ``mean_v`` for every frame."""
+    import torch
+
+    from dasha.agents.policy import GRID_MEAN_STEPS_PER_UNIT
+
+    spec = PolicySpec(agent="focus", obs_dim=obs_dim, action_sizes=(47, 100),
+                      encoder="efficientnet-lite0", hidden=(8,), head="grid-gaussian")  # fmt: skip
+    state = build_net(spec).state_dict()
+    steps = (mean_v - 24.0) / 0.01
+    state["logits.weight"] = state["logits.weight"] * 0
+    state["logits.bias"] = torch.tensor([(steps - (4700 - 1) / 2) / GRID_MEAN_STEPS_PER_UNIT, 0.0])
+    return Policy(spec, state)
+
+
+def test_grid_gaussian_head_is_a_discretised_gaussian_on_the_ordered_grid():
+    import torch
+
+    from dasha.agents.policy import GRID_MEAN_STEPS_PER_UNIT, grid_logits
+
+    logits = grid_logits(torch.tensor([[0.0, 0.0], [-1.0, -3.0]]), (47, 100))
+    peak = 2349 - int(GRID_MEAN_STEPS_PER_UNIT)
+    assert logits.shape == (2, 4700)
+    assert int(logits[0].argmax()) == 2349 and int(logits[1].argmax()) == peak
+    # unimodal: falls off monotonically on both sides of the mean
+    row = logits[1].numpy()
+    assert np.all(np.diff(row[: peak + 1]) > 0) and np.all(np.diff(row[peak + 1 :]) < 0)
+    wide, narrow = (torch.distributions.Categorical(logits=x).entropy() for x in logits)
+    assert narrow < wide  # the second parameter sets the width
+    # greedy action of an exported policy: the grid point nearest the mean, as (coarse, fine)
+    for volts in (36.87, 37.0, 24.0, 70.0):
+        coarse, fine = _grid_policy(volts).act(np.zeros(16, np.float32))
+        assert round(24 + coarse + 0.01 * fine, 2) == volts
+    with pytest.raises(ConfigError, match="coarse, fine"):
+        PolicySpec(agent="x", obs_dim=4, action_sizes=(5,), encoder="e", head="grid-gaussian")
+    with pytest.raises(ConfigError, match="unknown action head"):
+        PolicySpec(agent="x", obs_dim=4, action_sizes=(5,), encoder="e", head="beta")
+
+
+def test_rllib_grid_distribution_samples_pairs_with_the_joint_log_probability():
+    import torch
+
+    from dasha.agents.policy import grid_logits
+    from dasha.agents.rllib_module import TorchGridGaussian
+
+    torch.manual_seed(0)
+    from dasha.agents.policy import GRID_MEAN_STEPS_PER_UNIT
+
+    params = torch.tensor([[-1000.0, -4.0], [300.0, -2.0]]) / GRID_MEAN_STEPS_PER_UNIT
+    dist_cls = TorchGridGaussian.get_partial_dist_cls(action_sizes=(47, 100))
+    dist = dist_cls.from_logits(params)
+    pairs = dist.sample()
+    assert pairs.shape == (2, 2) and int(pairs[:, 1].max()) < 100 and int(pairs[:, 0].max()) < 47
+    joint = pairs[:, 0] * 100 + pairs[:, 1]
+    expected = torch.log_softmax(grid_logits(params, (47, 100)), -1).gather(1, joint[:, None])[:, 0]
+    assert torch.allclose(dist.logp(pairs), expected)
+    greedy = dist.to_deterministic().sample()
+    assert greedy.tolist() == [[13, 49], [26, 49]]  # the grid points nearest the means
+    assert torch.all(dist.kl(dist).abs() < 1e-6) and torch.all(dist.entropy() > 0)
+
+
 def test_policy_save_load_round_trip(tmp_path):
     policy = _policy("focus", 16, (47, 100))
     policy.save(tmp_path / "focus.pt")

@@ -56,6 +56,22 @@ def test_focus_env_reaches_detection_at_the_in_focus_voltage(senses):
     assert -1.0 < sharp[1] <= 0.0  # -0.01 x BRISQUE of the box
 
 
+def test_sharpness_gate_ends_the_search_only_on_a_sharp_detection(senses):
+    env = gym.make("dasha/Focus-v0", senses=senses, scenes=["cameraman"], sharp_brisque_max=15.0)
+    _, info = env.reset(seed=1)
+    lens = env.unwrapped.lens
+    # 0.3 V off: the detector still finds the blurred target, eq. 12 rewards it, the search goes on
+    _, reward, terminated, _, step = env.step(
+        np.array(focus_v_to_action(info["in_focus_v"] + 0.3, lens.focus_range))
+    )
+    assert step["score"] > 0 and step["brisque"] > 15.0 and not step["in_focus"]
+    assert reward == pytest.approx(-0.01 * step["brisque"]) and not terminated
+    _, reward, terminated, _, step = env.step(
+        np.array(focus_v_to_action(info["in_focus_v"], lens.focus_range))
+    )
+    assert terminated and step["detected"] and step["in_focus"] and -0.15 <= reward <= 0.0
+
+
 def test_focus_env_truncates_at_horizon(senses):
     env = gym.make("dasha/Focus-v0", senses=senses, scenes=["cameraman"])
     env.reset(seed=0)

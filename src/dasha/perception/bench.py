@@ -19,6 +19,20 @@ def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     return round(float(np.median(samples)), 2)
 
 
+def _interleaved_median_ms(fns: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Median ms of each function, run in turns so that CPU frequency and background load
+    drift affect all of them alike (what a fair A/B needs on a small machine)."""
+    for fn in fns:
+        fn()
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, samples, strict=True):
+            start = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - start) * 1e3)
+    return [float(np.median(out)) for out in samples]
+
+
 def bench_perception(
     image: np.ndarray,
     encoder: str = "efficientnet-lite0",
@@ -39,14 +53,16 @@ def bench_perception(
     box = box or (width / 4, height / 4, 3 * width / 4, 3 * height / 4)
     enc = load_encoder(encoder)
     frames = [np.roll(image, 7 * i, axis=1) for i in range(batch_size)]
-    one_by_one = _median_ms(lambda: [enc.encode(f) for f in frames], repeats) / batch_size
-    batched = _median_ms(lambda: enc.encode_batch(frames), repeats) / batch_size
+    one_by_one, batched = _interleaved_median_ms(
+        [lambda: [enc.encode(f) for f in frames], lambda: enc.encode_batch(frames)],
+        max(repeats, 15),
+    )
     result: dict[str, Any] = {
         "image_px": [width, height],
         "torch_threads": torch.get_num_threads(),
         "encoder": encoder,
-        "encoder_single_ms": round(one_by_one, 2),
-        f"encoder_batch{batch_size}_ms_per_frame": round(batched, 2),
+        "encoder_single_ms": round(one_by_one / batch_size, 2),
+        f"encoder_batch{batch_size}_ms_per_frame": round(batched / batch_size, 2),
         "histogram_ms": _median_ms(lambda: histogram(image), repeats),
         "brisque_frame_ms": _median_ms(lambda: brisque_score(image), repeats),
         "brisque_box_ms": _median_ms(lambda: brisque_score(image, box), repeats),

@@ -49,28 +49,44 @@ def _grid_policy(mean_v: float, obs_dim: int = 16) -> Policy:
     spec = PolicySpec(agent="focus", obs_dim=obs_dim, action_sizes=(47, 100),
                       encoder="efficientnet-lite0", hidden=(8,), head="grid-gaussian")  # fmt: skip
     state = build_net(spec).state_dict()
-    steps = (mean_v - 24.0) / 0.01
+    # uniform coarse logits: the Gaussian sits at mid-grid (23.5 V above 24 V) plus the offset
+    offset = ((mean_v - 24.0) / 0.01 - 2350) / GRID_MEAN_STEPS_PER_UNIT
     state["logits.weight"] = state["logits.weight"] * 0
-    state["logits.bias"] = torch.tensor([(steps - (4700 - 1) / 2) / GRID_MEAN_STEPS_PER_UNIT, 0.0])
+    state["logits.bias"] = torch.tensor([0.0] * 47 + [offset, -8.0])
     return Policy(spec, state)
 
 
-def test_grid_gaussian_head_is_a_discretised_gaussian_on_the_ordered_grid():
+def _params(coarse: dict[int, float], offset: float, log_width: float) -> list[float]:
+    logits = [0.0] * 47
+    for volt, logit in coarse.items():
+        logits[volt] = logit
+    return [*logits, offset, log_width]
+
+
+def test_grid_gaussian_head_is_a_coarse_categorical_times_a_gaussian_on_the_grid():
     import torch
 
     from dasha.agents.policy import GRID_MEAN_STEPS_PER_UNIT, grid_logits
 
-    logits = grid_logits(torch.tensor([[0.0, 0.0], [-1.0, -3.0]]), (47, 100))
-    peak = 2349 - int(GRID_MEAN_STEPS_PER_UNIT)
-    assert logits.shape == (2, 4700)
-    assert int(logits[0].argmax()) == 2349 and int(logits[1].argmax()) == peak
-    # unimodal: falls off monotonically on both sides of the mean
-    row = logits[1].numpy()
-    assert np.all(np.diff(row[: peak + 1]) > 0) and np.all(np.diff(row[peak + 1 :]) < 0)
-    wide, narrow = (torch.distributions.Categorical(logits=x).entropy() for x in logits)
-    assert narrow < wide  # the second parameter sets the width
+    sizes = (47, 100)
+    start, sure, narrow = (
+        torch.tensor([_params({}, 0.0, 0.0)]),  # a fresh network: every grid point alike
+        torch.tensor([_params({12: 30.0}, 0.0, -8.0)]),  # certain of 36 V: mean 36.5 V
+        torch.tensor([_params({12: 30.0}, 40 / GRID_MEAN_STEPS_PER_UNIT, -8.0)]),  # +0.4 V
+    )
+    probs = torch.softmax(grid_logits(start, sizes), -1)[0]
+    assert grid_logits(start, sizes).shape == (1, 4700)
+    assert float(probs.max() / probs.min()) < 1.2  # explores the whole lens range
+    assert int(grid_logits(sure, sizes).argmax()) == 1250
+    assert int(grid_logits(narrow, sizes).argmax()) == 1290
+    row = grid_logits(narrow, sizes)[0].numpy()[1200:1300]
+    assert np.all(np.diff(row[:90]) > 0) and np.all(np.diff(row[91:]) < 0)  # unimodal
+    # it straddles a volt boundary: mean 37.0 V puts mass on 36.9x and 37.0x alike
+    boundary = torch.tensor([_params({12: 5.0, 13: 5.0}, 0.0, -6.0)])
+    p = torch.softmax(grid_logits(boundary, sizes), -1)[0]
+    assert float(p[1290:1300].sum()) == pytest.approx(float(p[1300:1310].sum()), rel=0.05)
     # greedy action of an exported policy: the grid point nearest the mean, as (coarse, fine)
-    for volts in (36.87, 37.0, 24.0, 70.0):
+    for volts in (36.87, 37.0, 30.05):
         coarse, fine = _grid_policy(volts).act(np.zeros(16, np.float32))
         assert round(24 + coarse + 0.01 * fine, 2) == volts
     with pytest.raises(ConfigError, match="coarse, fine"):
@@ -80,16 +96,16 @@ def test_grid_gaussian_head_is_a_discretised_gaussian_on_the_ordered_grid():
 
 
 def test_rllib_grid_distribution_samples_pairs_with_the_joint_log_probability():
+    import gymnasium as gym
     import torch
 
     from dasha.agents.policy import grid_logits
     from dasha.agents.rllib_module import TorchGridGaussian
 
     torch.manual_seed(0)
-    from dasha.agents.policy import GRID_MEAN_STEPS_PER_UNIT
-
-    params = torch.tensor([[-1000.0, -4.0], [300.0, -2.0]]) / GRID_MEAN_STEPS_PER_UNIT
+    params = torch.tensor([_params({12: 30.0}, 0.4, -6.0), _params({30: 30.0}, -0.2, -4.0)])
     dist_cls = TorchGridGaussian.get_partial_dist_cls(action_sizes=(47, 100))
+    assert TorchGridGaussian.required_input_dim(gym.spaces.MultiDiscrete([47, 100])) == 49
     dist = dist_cls.from_logits(params)
     pairs = dist.sample()
     assert pairs.shape == (2, 2) and int(pairs[:, 1].max()) < 100 and int(pairs[:, 0].max()) < 47
@@ -97,7 +113,7 @@ def test_rllib_grid_distribution_samples_pairs_with_the_joint_log_probability():
     expected = torch.log_softmax(grid_logits(params, (47, 100)), -1).gather(1, joint[:, None])[:, 0]
     assert torch.allclose(dist.logp(pairs), expected)
     greedy = dist.to_deterministic().sample()
-    assert greedy.tolist() == [[13, 49], [26, 49]]  # the grid points nearest the means
+    assert greedy.tolist() == [[12, 90], [30, 30]]  # the grid points nearest the means
     assert torch.all(dist.kl(dist).abs() < 1e-6) and torch.all(dist.entropy() > 0)
 
 

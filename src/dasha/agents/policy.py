@@ -5,14 +5,16 @@ value head used only in training. Two action heads:
 
 - ``categorical`` (A_H's exposure table, and any Discrete/MultiDiscrete space): n logits
   per categorical, concatenated;
-- ``grid-gaussian`` (A_L's lens): two numbers, a mean and a log-width on the joint
-  coarse x fine voltage grid, turned into a *discretised Gaussian* over all grid points
-  (``grid_logits``). Independent coarse and fine categoricals cannot say "near 36.98 V"
-  (that is coarse 36 with fine 98, or coarse 37 with fine 0..), and they give no
-  notion that fine 40 is closer to 41 than to 90; the Gaussian on the ordered grid does
-  both, so PPO learns the precise jump (a tenth of a volt) as a regression. An exported policy is a single ``torch.save`` file holding the
-state dict and everything needed to rebuild and use it (observation size, action
-sizes, the encoder it was trained with); it loads with ``weights_only=True``.
+- ``grid-gaussian`` (A_L's lens): coarse logits plus two numbers, a mean offset and a
+  log-width, making one distribution over the joint coarse x fine voltage grid
+  (``grid_logits``). Independent coarse and fine categoricals cannot say "near 37.0 V"
+  (that is coarse 36 with fine 98, or coarse 37 with fine 2) and know nothing of fine 40
+  being closer to 41 than to 90; a Gaussian on the ordered grid does both, so PPO learns
+  the precise jump (a tenth of a volt) as a regression.
+
+An exported policy is a single ``torch.save`` file holding the state dict and everything
+needed to rebuild and use it (observation size, action sizes, head, the encoder it was
+trained with); it loads with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from dasha.io import atomic_open
 
 FORMAT_VERSION = 1
 HEADS = ("categorical", "grid-gaussian")
-# grid-gaussian: the mean moves this many grid steps per unit of network output, starting
-# mid-grid; the width starts at an eighth of the grid (wide exploration, every voltage
-# reachable) and is kept between half a step and the whole grid.
-GRID_MEAN_STEPS_PER_UNIT = 200.0
-GRID_INITIAL_WIDTH = 1 / 8
+# grid-gaussian (see grid_logits): the mean's offset moves this many grid steps per unit of
+# network output; the width starts as wide as the grid and stays above a few steps (some
+# exploration around the precise point, which is +-10 steps wide).
+GRID_MEAN_STEPS_PER_UNIT = 100.0
+GRID_INITIAL_WIDTH = 1.0
 GRID_MIN_WIDTH = 4.0
 
 
@@ -50,13 +52,16 @@ class PolicySpec:
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
-            raise ConfigError(f"unknown action head {self.head!r}: choose one of {', '.join(HEADS)}")
+            raise ConfigError(
+                f"unknown action head {self.head!r}: choose one of {', '.join(HEADS)}"
+            )
         if self.head == "grid-gaussian" and len(self.action_sizes) != 2:
             raise ConfigError("the grid-gaussian head needs a (coarse, fine) MultiDiscrete action")
 
     @property
     def head_outputs(self) -> int:
-        return 2 if self.head == "grid-gaussian" else int(sum(self.action_sizes))
+        extra = 2 if self.head == "grid-gaussian" else 0  # the Gaussian's offset and width
+        return int(self.action_sizes[0] if extra else sum(self.action_sizes)) + extra
 
 
 def build_net(spec: PolicySpec) -> Any:
@@ -90,17 +95,32 @@ def build_net(spec: PolicySpec) -> Any:
 
 
 def grid_logits(params: Any, action_sizes: tuple[int, ...]) -> Any:
-    """Discretised Gaussian over the joint grid: logits[..., h] for h = coarse * fine_n + fine.
+    """Joint logits over the lens grid, ``[..., h]`` for ``h = coarse * fine_n + fine``.
 
-    ``params[..., 0]`` moves the mean (grid steps, from mid-grid), ``params[..., 1]`` the
-    log-width; the grid is ordered (monotonic in volts, ``dasha.envs.actions``).
+    ``params = [coarse logits (coarse_n), mean offset, log-width]``; the logit of grid
+    point h (ordered: monotonic in volts, ``dasha.envs.actions``) is
+
+        coarse_logit[coarse(h)] - (h - mean)^2 / (2 width^2),
+        mean = fine_n * (E[coarse] + 1/2) + GRID_MEAN_STEPS_PER_UNIT * offset,
+
+    a coarse categorical times a discretised Gaussian centred on the coarse choice's
+    expectation. At the start the Gaussian is as wide as the grid, so the coarse logits
+    explore and find the right volt as fast as a plain categorical does; the Gaussian then
+    narrows on the precise point, and it can straddle a volt boundary (36.98 V and 37.02 V
+    are neighbours here, not fine 98 and fine 2 of different volts).
     """
     torch = require("torch", "perception")
-    n = int(np.prod(action_sizes))
-    mean = (n - 1) / 2 + GRID_MEAN_STEPS_PER_UNIT * params[..., :1]
-    log_width = (np.log(GRID_INITIAL_WIDTH * n) + params[..., 1:2]).clamp(np.log(GRID_MIN_WIDTH), np.log(n))
+    coarse_n, fine_n = int(action_sizes[0]), int(action_sizes[1])
+    coarse_logits = params[..., :coarse_n]
+    offset, log_width = params[..., coarse_n : coarse_n + 1], params[..., coarse_n + 1 :]
+    volts = torch.arange(coarse_n, dtype=params.dtype, device=params.device)
+    expected = (torch.softmax(coarse_logits, -1) * volts).sum(-1, keepdim=True)
+    mean = fine_n * (expected + 0.5) + GRID_MEAN_STEPS_PER_UNIT * offset
+    n = coarse_n * fine_n
+    width = (np.log(GRID_INITIAL_WIDTH * n) + log_width).clamp(np.log(GRID_MIN_WIDTH)).exp()
     steps = torch.arange(n, dtype=params.dtype, device=params.device)
-    return -0.5 * ((steps - mean) / log_width.exp()) ** 2
+    gaussian = -0.5 * ((steps - mean) / width) ** 2
+    return coarse_logits.repeat_interleave(fine_n, dim=-1) + gaussian
 
 
 def greedy_action(logits: np.ndarray, action_sizes: tuple[int, ...]) -> np.ndarray:
@@ -116,7 +136,11 @@ class Policy:
         torch = require("torch", "perception")
         self.spec = spec
         self.net = build_net(spec)
-        self.net.load_state_dict(state_dict)
+        # Files from before the value head had its own trunk lack it; acting never uses it.
+        missing, unexpected = self.net.load_state_dict(state_dict, strict=False)
+        wrong = [k for k in missing if not k.startswith("value_trunk.")] + list(unexpected)
+        if wrong:
+            raise ConfigError(f"the {spec.agent} policy's weights do not fit its network: {wrong}")
         self.net.eval()
         self._torch = torch
 

@@ -24,14 +24,14 @@ class TorchGridGaussian(_dists.TorchCategorical):  # type: ignore[name-defined]
         self.fine_steps = fine_steps
 
     @classmethod
-    def from_logits(  # type: ignore[override]
+    def from_logits(
         cls, logits: Any, action_sizes: tuple[int, int], **kwargs: Any
     ) -> TorchGridGaussian:
         return cls(grid_logits(logits, action_sizes), int(action_sizes[1]))
 
     @staticmethod
     def required_input_dim(space: Any, **kwargs: Any) -> int:
-        return 2
+        return int(space.nvec[0]) + 2
 
     def _pair(self, joint: Any) -> Any:
         torch = require("torch", "perception")

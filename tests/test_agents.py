@@ -113,8 +113,20 @@ def test_rllib_grid_distribution_samples_pairs_with_the_joint_log_probability():
     expected = torch.log_softmax(grid_logits(params, (47, 100)), -1).gather(1, joint[:, None])[:, 0]
     assert torch.allclose(dist.logp(pairs), expected)
     greedy = dist.to_deterministic().sample()
-    assert greedy.tolist() == [[12, 90], [30, 30]]  # the grid points nearest the means
+    assert greedy[:, 0].tolist() == [12, 30]  # inside the volt the coarse logits are sure of
+    cdf = torch.softmax(grid_logits(params, (47, 100)), -1).cumsum(-1)
+    for row, (coarse, fine) in enumerate(greedy.tolist()):
+        h = coarse * 100 + fine
+        assert cdf[row, h - 1] < 0.5 <= cdf[row, h]  # the median grid point
     assert torch.all(dist.kl(dist).abs() < 1e-6) and torch.all(dist.entropy() > 0)
+    # the deterministic move is the median, not the joint argmax: 36 V a little likelier than
+    # 37 V and a wide Gaussian at 37.17 V put the argmax on the edge 36.99 V, the mass lower
+    edge = torch.tensor([_params({12: 30.0, 13: 29.0}, 0.4, -3.5)])
+    logits = grid_logits(edge, (47, 100))
+    coarse, fine = dist_cls.from_logits(edge).to_deterministic().sample()[0].tolist()
+    cdf = torch.softmax(logits, -1)[0].cumsum(0)
+    median = coarse * 100 + fine
+    assert int(logits.argmax()) == 1299 and cdf[median - 1] < 0.5 <= cdf[median] and median < 1290
 
 
 def test_policy_save_load_round_trip(tmp_path):

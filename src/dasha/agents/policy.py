@@ -123,6 +123,18 @@ def grid_logits(params: Any, action_sizes: tuple[int, ...]) -> Any:
     return coarse_logits.repeat_interleave(fine_n, dim=-1) + gaussian
 
 
+def grid_median(logits: Any) -> Any:
+    """The deterministic lens move of a ``grid_logits`` distribution: its median grid point.
+
+    Not the joint argmax: where the coarse logits step from one volt to the next, the
+    argmax sits on the volt's edge (x.99 V) although the mass lies around the Gaussian's
+    mean; on the ordered grid the median is where the distribution actually is.
+    """
+    torch = require("torch", "perception")
+    below = torch.softmax(logits, -1).cumsum(-1) < 0.5
+    return below.sum(-1).clamp(max=logits.shape[-1] - 1)
+
+
 def greedy_action(logits: np.ndarray, action_sizes: tuple[int, ...]) -> np.ndarray:
     """The most likely action of each categorical head."""
     heads = np.split(np.asarray(logits), np.cumsum(action_sizes)[:-1], axis=-1)
@@ -153,7 +165,7 @@ class Policy:
         with self._torch.inference_mode():
             logits, _ = self.net(self._torch.as_tensor(obs, dtype=self._torch.float32)[None])
             if self.spec.head == "grid-gaussian":
-                best = int(grid_logits(logits, self.spec.action_sizes)[0].argmax())
+                best = int(grid_median(grid_logits(logits, self.spec.action_sizes))[0])
                 return np.array(divmod(best, self.spec.action_sizes[1]), dtype=np.int64)
         action = greedy_action(logits[0].numpy(), self.spec.action_sizes)
         return int(action[0]) if len(self.spec.action_sizes) == 1 else action

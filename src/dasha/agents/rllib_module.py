@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dasha.agents.policy import PolicySpec, action_sizes_of, build_net, grid_logits
+from dasha.agents.policy import PolicySpec, action_sizes_of, build_net, grid_logits, grid_median
 from dasha.errors import require
 
 _torch_rl = require("ray.rllib.core.rl_module.torch", "rl")
@@ -48,7 +48,7 @@ class TorchGridGaussian(_dists.TorchCategorical):  # type: ignore[name-defined]
         return super().logp(joint)
 
     def to_deterministic(self) -> Any:
-        return _dists.TorchDeterministic(loc=self._pair(self.logits.argmax(dim=-1)))
+        return _dists.TorchDeterministic(loc=self._pair(grid_median(self.logits)))
 
 
 class DashaPPOModule(_torch_rl.TorchRLModule, _apis.ValueFunctionAPI):  # type: ignore[name-defined]

@@ -200,7 +200,8 @@ def test_stable_baselines3_ppo_trains_on_focus_env(senses):
 
 
 @pytest.mark.slow
-def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path):
+@pytest.mark.parametrize("head", ["categorical", "grid-gaussian"])
+def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, head):
     from dasha.agents.train import TrainConfig, train
 
     config = TrainConfig(
@@ -211,6 +212,9 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path):
         epochs=1,
         scenes=["cameraman"],
         checkpoint_every=1,
+        focus_head=head,
+        sharp_brisque_max=15.0 if head == "grid-gaussian" else None,
+        lr_final=3e-5 if head == "grid-gaussian" else None,
     )
     summary = train(config, progress=False)
     assert summary["env_steps"] >= 64
@@ -223,6 +227,11 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path):
     assert curve and "charts/exposure_return_mean" in curve[-1]
     policies = Policies.load(tmp_path / "run")
     assert policies.focus.spec.action_sizes == (47, 100) and policies.exposure.spec.obs_dim == 1301
+    assert policies.focus.spec.head == head and policies.exposure.spec.head == "categorical"
+    assert policies.focus.spec.value_trunk == (head == "grid-gaussian")
+    assert policies.sharp_brisque_max == config.sharp_brisque_max
+    coarse, fine = policies.focus.act(np.zeros(1280, np.float32))
+    assert 0 <= coarse < 47 and 0 <= fine < 100
     resumed = train(TrainConfig(**{**config.__dict__, "steps": 128}), progress=False)  # resumes
     assert resumed["env_steps"] >= 128 and resumed["iterations"] > summary["iterations"]
 

@@ -49,6 +49,7 @@ class PolicySpec:
     hidden: tuple[int, ...] = (256, 256)
     extra: dict[str, Any] = field(default_factory=dict)  # training facts (steps, seed, ...)
     head: str = "categorical"  # see HEADS; "grid-gaussian" needs (coarse, fine) sizes
+    value_trunk: bool = False  # the value head on its own MLP instead of the policy's
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -79,17 +80,19 @@ def build_net(spec: PolicySpec) -> Any:
     class PolicyNet(nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
-            # Separate trunks: the value loss must not shift the features the (precise)
-            # lens action is read from.
             self.trunk = mlp()
-            self.value_trunk = mlp()
+            # Optionally separate: then the value loss cannot shift the features a precise
+            # (grid-gaussian) lens move is read from.
+            self.value_trunk = mlp() if spec.value_trunk else self.trunk
             self.logits = nn.Linear(spec.hidden[-1], spec.head_outputs)
             self.value = nn.Linear(spec.hidden[-1], 1)
             nn.init.orthogonal_(self.logits.weight, gain=0.01)
             nn.init.zeros_(self.logits.bias)
 
         def forward(self, obs: Any) -> tuple[Any, Any]:
-            return self.logits(self.trunk(obs)), self.value(self.value_trunk(obs)).squeeze(-1)
+            hidden = self.trunk(obs)
+            value_hidden = self.value_trunk(obs) if spec.value_trunk else hidden
+            return self.logits(hidden), self.value(value_hidden).squeeze(-1)
 
     return PolicyNet()
 
@@ -148,11 +151,7 @@ class Policy:
         torch = require("torch", "perception")
         self.spec = spec
         self.net = build_net(spec)
-        # Files from before the value head had its own trunk lack it; acting never uses it.
-        missing, unexpected = self.net.load_state_dict(state_dict, strict=False)
-        wrong = [k for k in missing if not k.startswith("value_trunk.")] + list(unexpected)
-        if wrong:
-            raise ConfigError(f"the {spec.agent} policy's weights do not fit its network: {wrong}")
+        self.net.load_state_dict(state_dict)
         self.net.eval()
         self._torch = torch
 

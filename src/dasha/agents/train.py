@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dasha.agents.policy import Policy
+from dasha.agents.policy import HEADS, Policy
 from dasha.errors import ConfigError, require
 from dasha.io import write_json
 
@@ -47,10 +47,10 @@ class TrainConfig:
     minibatch_size: int = 128
     epochs: int = 8
     lr: float = 3e-4
-    lr_final: float = 3e-5
-    """The learning rate decays linearly from ``lr`` to this over ``steps``: late updates on
-    near-identical rewards would otherwise push the precise lens jump off its mark."""
-    kl_target: float = 0.05
+    lr_final: float | None = None
+    """If set, the learning rate decays linearly from ``lr`` to this over ``steps`` (late
+    updates on near-identical rewards can push a precise lens jump off its mark)."""
+    kl_target: float = 0.01
     gamma: float = 0.9
     entropy_coeff: float = 0.01
     hidden: tuple[int, ...] = (256, 256)
@@ -60,16 +60,19 @@ class TrainConfig:
     )
     """Training conditions on a coarse grid, so perception results are reused (see envs.senses)."""
     checkpoint_every: int = 5
-    sharp_brisque_max: float | None = 15.0
-    """A_L's search ends on a *sharp* detection (box BRISQUE at most this; ``None``: any
-    detection, the paper's stop rule). See ``envs.rewards.target_found``."""
-    focus_head: str = "grid-gaussian"
-    """A_L's action head (``dasha.agents.policy.HEADS``)."""
+    sharp_brisque_max: float | None = None
+    """If set, A_L's search ends only on a *sharp* detection (box BRISQUE at most this);
+    ``None``: any detection, the paper's stop rule. See ``envs.rewards.target_found``."""
+    focus_head: str = "categorical"
+    """A_L's action head (``dasha.agents.policy.HEADS``); ``grid-gaussian`` also gives the
+    value function its own trunk."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.agents not in AGENT_MODES:
             raise ConfigError(f"--agents {self.agents!r}: choose one of {', '.join(AGENT_MODES)}")
+        if self.focus_head not in HEADS:
+            raise ConfigError(f"--focus-head {self.focus_head!r}: choose one of {', '.join(HEADS)}")
         if self.steps <= 0 or self.batch_steps <= 0:
             raise ConfigError("--steps and the batch size must be positive")
         self.out = Path(self.out)
@@ -115,13 +118,15 @@ def build_algorithm(config: TrainConfig) -> Any:
     from dasha.agents.rllib_module import DashaPPOModule
 
     def module_spec(agent: str) -> Any:
+        head = config.focus_head if agent == "focus" else "categorical"
         return spec_mod.RLModuleSpec(
             module_class=DashaPPOModule,
             model_config={
                 "agent": agent,
                 "encoder": config.encoder,
                 "hidden": list(config.hidden),
-                "head": config.focus_head if agent == "focus" else "categorical",
+                "head": head,
+                "value_trunk": head == "grid-gaussian",
             },
         )
 
@@ -155,7 +160,9 @@ def build_algorithm(config: TrainConfig) -> Any:
             train_batch_size_per_learner=config.batch_steps,
             minibatch_size=config.minibatch_size,
             num_epochs=config.epochs,
-            lr=[[0, config.lr], [config.steps, config.lr_final]],
+            lr=config.lr
+            if config.lr_final is None
+            else [[0, config.lr], [config.steps, config.lr_final]],
             kl_target=config.kl_target,
             gamma=config.gamma,
             entropy_coeff=config.entropy_coeff,
@@ -201,6 +208,9 @@ def export_policies(algo: Any, config: TrainConfig, sampled_steps: int) -> dict[
                     "seed": config.seed,
                     "mode": config.agents,
                     "sharp_brisque_max": config.sharp_brisque_max,
+                    "lr": config.lr,
+                    "lr_final": config.lr_final,
+                    "kl_target": config.kl_target,
                 },
             }
         )

@@ -59,12 +59,25 @@ def train_command(
     ] = 0,
     batch_steps: Annotated[int, typer.Option(help="Environment steps per PPO update.")] = 512,
     sharp_brisque_max: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--sharp-brisque-max",
-            help="A_L's search ends only when the detected box's BRISQUE is at most this (sharp); 100 = any detection ends it (the paper's stop rule).",
+            help="Optional: A_L's search ends only when the detected box's BRISQUE is at most this, i.e. sharp (default: any detection ends it, the paper's eq. 12).",
         ),
-    ] = 15.0,
+    ] = None,
+    focus_head: Annotated[
+        str,
+        typer.Option(
+            help="A_L's action head: categorical (coarse and fine apart, as the paper) or grid-gaussian (one discretised Gaussian over the ordered voltage grid)."
+        ),
+    ] = "categorical",
+    lr_final: Annotated[
+        float | None,
+        typer.Option(
+            help="Decay the learning rate (3e-4) linearly to this over --steps (default: constant)."
+        ),
+    ] = None,
+    kl_target: Annotated[float, typer.Option(help="PPO's KL target.")] = 0.01,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON.")
     ] = False,
@@ -82,7 +95,10 @@ def train_command(
         ray_address=ray_address,
         num_env_runners=env_runners,
         batch_steps=batch_steps,
-        sharp_brisque_max=None if sharp_brisque_max >= 100 else sharp_brisque_max,
+        sharp_brisque_max=sharp_brisque_max,
+        focus_head=focus_head,
+        lr_final=lr_final,
+        kl_target=kl_target,
     )
     summary = train(config, progress=not json_out)
     if json_out:

@@ -119,6 +119,10 @@ def test_rllib_grid_distribution_samples_pairs_with_the_joint_log_probability():
         h = coarse * 100 + fine
         assert cdf[row, h - 1] < 0.5 <= cdf[row, h]  # the median grid point
     assert torch.all(dist.kl(dist).abs() < 1e-6) and torch.all(dist.entropy() > 0)
+    # narrow and far apart: probabilities underflow to 0, the KL must stay finite
+    apart = dist_cls.from_logits(torch.tensor([_params({12: 30.0}, 0.0, -8.0)] * 2))
+    other = dist_cls.from_logits(torch.tensor([_params({30: 30.0}, 0.0, -8.0)] * 2))
+    assert torch.all(torch.isfinite(apart.kl(other))) and torch.all(apart.kl(other) > 100)
     # the deterministic move is the median, not the joint argmax: 36 V a little likelier than
     # 37 V and a wide Gaussian at 37.17 V put the argmax on the edge 36.99 V, the mass lower
     edge = torch.tensor([_params({12: 30.0, 13: 29.0}, 0.4, -3.5)])

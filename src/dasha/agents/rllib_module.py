@@ -47,6 +47,15 @@ class TorchGridGaussian(_dists.TorchCategorical):  # type: ignore[name-defined]
         joint = value[..., 0].long() * self.fine_steps + value[..., 1].long()
         return super().logp(joint)
 
+    def kl(self, other: Any) -> Any:
+        # torch's Categorical KL is inf wherever the other's probability underflows to 0;
+        # a narrow Gaussian on 4700 points does that, and an inf KL term blows up PPO's
+        # adaptive KL coefficient. From log-probabilities it stays finite.
+        torch = require("torch", "perception")
+        log_p = torch.log_softmax(self.logits, -1)
+        log_q = torch.log_softmax(other.logits, -1)
+        return (log_p.exp() * (log_p - log_q)).sum(-1)
+
     def to_deterministic(self) -> Any:
         return _dists.TorchDeterministic(loc=self._pair(grid_median(self.logits)))
 

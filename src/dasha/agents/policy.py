@@ -83,7 +83,7 @@ def build_net(spec: PolicySpec) -> Any:
             self.trunk = mlp()
             # Optionally separate: then the value loss cannot shift the features a precise
             # (grid-gaussian) lens move is read from.
-            self.value_trunk = mlp() if spec.value_trunk else self.trunk
+            self.value_trunk = mlp() if spec.value_trunk else None
             self.logits = nn.Linear(spec.hidden[-1], spec.head_outputs)
             self.value = nn.Linear(spec.hidden[-1], 1)
             nn.init.orthogonal_(self.logits.weight, gain=0.01)
@@ -91,7 +91,7 @@ def build_net(spec: PolicySpec) -> Any:
 
         def forward(self, obs: Any) -> tuple[Any, Any]:
             hidden = self.trunk(obs)
-            value_hidden = self.value_trunk(obs) if spec.value_trunk else hidden
+            value_hidden = hidden if self.value_trunk is None else self.value_trunk(obs)
             return self.logits(hidden), self.value(value_hidden).squeeze(-1)
 
     return PolicyNet()

@@ -49,7 +49,6 @@ class PolicySpec:
     hidden: tuple[int, ...] = (256, 256)
     extra: dict[str, Any] = field(default_factory=dict)  # training facts (steps, seed, ...)
     head: str = "categorical"  # see HEADS; "grid-gaussian" needs (coarse, fine) sizes
-    value_trunk: bool = False  # the value head on its own MLP instead of the policy's
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -61,8 +60,15 @@ class PolicySpec:
 
     @property
     def head_outputs(self) -> int:
-        extra = 2 if self.head == "grid-gaussian" else 0  # the Gaussian's offset and width
-        return int(self.action_sizes[0] if extra else sum(self.action_sizes)) + extra
+        if self.head == "grid-gaussian":  # coarse logits, the Gaussian's offset and width
+            return int(self.action_sizes[0]) + 2
+        return int(sum(self.action_sizes))
+
+    @property
+    def value_trunk(self) -> bool:
+        """The value head on its own MLP: with the grid-gaussian head, so that the value
+        loss cannot shift the features a precise lens move is read from."""
+        return self.head == "grid-gaussian"
 
 
 def build_net(spec: PolicySpec) -> Any:
@@ -81,8 +87,6 @@ def build_net(spec: PolicySpec) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.trunk = mlp()
-            # Optionally separate: then the value loss cannot shift the features a precise
-            # (grid-gaussian) lens move is read from.
             self.value_trunk = mlp() if spec.value_trunk else None
             self.logits = nn.Linear(spec.hidden[-1], spec.head_outputs)
             self.value = nn.Linear(spec.hidden[-1], 1)

@@ -72,7 +72,6 @@ class DashaPPOModule(_torch_rl.TorchRLModule, _apis.ValueFunctionAPI):  # type: 
             encoder=str(config.get("encoder", "")),
             hidden=tuple(config.get("hidden", (256, 256))),
             head=str(config.get("head", "categorical")),
-            value_trunk=bool(config.get("value_trunk", False)),
         )
         self.net = build_net(self.spec)
         if self.spec.head == "grid-gaussian":

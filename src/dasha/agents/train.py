@@ -126,7 +126,6 @@ def build_algorithm(config: TrainConfig) -> Any:
                 "encoder": config.encoder,
                 "hidden": list(config.hidden),
                 "head": head,
-                "value_trunk": head == "grid-gaussian",
             },
         )
 

@@ -10,13 +10,7 @@ import numpy as np
 
 
 def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up (lazy initialisation, allocator)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return round(float(np.median(samples)), 2)
+    return round(_interleaved_median_ms([fn], repeats)[0], 2)
 
 
 def _interleaved_median_ms(fns: list[Callable[[], object]], repeats: int) -> list[float]:

@@ -219,6 +219,7 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, 
         focus_head=head,
         sharp_brisque_max=15.0 if head == "grid-gaussian" else None,
         lr_final=3e-5 if head == "grid-gaussian" else None,
+        observe_lens=head == "grid-gaussian",
     )
     summary = train(config, progress=False)
     assert summary["env_steps"] >= 64
@@ -233,8 +234,12 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, 
     assert policies.focus.spec.action_sizes == (47, 100) and policies.exposure.spec.obs_dim == 1301
     assert policies.focus.spec.head == head and policies.exposure.spec.head == "categorical"
     assert policies.focus.spec.value_trunk == (head == "grid-gaussian")
-    assert policies.sharp_brisque_max == config.sharp_brisque_max
-    coarse, fine = policies.focus.act(np.zeros(1280, np.float32))
+    assert policies.episode_options == {
+        "sharp_brisque_max": config.sharp_brisque_max,
+        "observe_lens": config.observe_lens,
+    }
+    assert policies.focus.spec.obs_dim == 1280 + config.observe_lens
+    coarse, fine = policies.focus.act(np.zeros(1280 + config.observe_lens, np.float32))
     assert 0 <= coarse < 47 and 0 <= fine < 100
     resumed = train(TrainConfig(**{**config.__dict__, "steps": 128}), progress=False)  # resumes
     assert resumed["env_steps"] >= 128 and resumed["iterations"] > summary["iterations"]

@@ -72,6 +72,16 @@ def test_sharpness_gate_ends_the_search_only_on_a_sharp_detection(senses):
     assert terminated and step["detected"] and step["in_focus"] and -0.15 <= reward <= 0.0
 
 
+def test_focus_env_can_observe_its_lens_position(senses):
+    env = gym.make("dasha/Focus-v0", senses=senses, scenes=["cameraman"], observe_lens=True)
+    obs, _ = env.reset(seed=1)
+    assert env.observation_space.shape == (1281,) and obs.shape == (1281,)
+    assert obs[-1] == 0.0  # factory 24 V: the bottom of the 24..70 V range
+    obs, *_ = env.step(np.array(focus_v_to_action(47.0, env.unwrapped.lens.focus_range)))
+    assert obs[-1] == pytest.approx(0.5, abs=1e-6)
+    assert np.array_equal(obs[:-1], senses.features(env.unwrapped._frame))
+
+
 def test_focus_env_truncates_at_horizon(senses):
     env = gym.make("dasha/Focus-v0", senses=senses, scenes=["cameraman"])
     env.reset(seed=0)
@@ -96,8 +106,9 @@ def test_pettingzoo_api_and_seed_tests(senses):
     parallel_seed_test(lambda: DashaParallelEnv(senses=senses, scenes=["cameraman"]), num_cycles=10)
 
 
-def test_hierarchical_handover_and_penalty(senses):
-    env = DashaParallelEnv(senses=senses, scenes=["cameraman"])
+@pytest.mark.parametrize("observe_lens", [False, True])
+def test_hierarchical_handover_and_penalty(senses, observe_lens):
+    env = DashaParallelEnv(senses=senses, scenes=["cameraman"], observe_lens=observe_lens)
     obs, _ = env.reset(seed=4)
     assert env.agents == [EXPOSURE] and set(obs) == {EXPOSURE}
     table = env.episode.table_us
@@ -111,6 +122,7 @@ def test_hierarchical_handover_and_penalty(senses):
     obs, rewards, terminated, _, infos = env.step({EXPOSURE: good})
     assert infos[EXPOSURE]["handed_over"], infos
     assert rewards[EXPOSURE] == 1.0 and env.agents == [FOCUS] and set(obs) == {FOCUS}
+    assert obs[FOCUS].shape == (1280 + observe_lens,) == env.observation_space(FOCUS).shape
     v0 = infos[EXPOSURE]["in_focus_v"]
     _, rewards, terminated, _, infos = env.step(
         {FOCUS: np.array(focus_v_to_action(v0, env.episode.lens.focus_range))}

@@ -52,10 +52,15 @@ class Policies:
         return policies
 
     @property
-    def sharp_brisque_max(self) -> float | None:
-        """The sharpness gate the focus policy was trained with (None: the paper's eq. 12)."""
-        value = self.focus.spec.extra.get("sharp_brisque_max")
-        return None if value is None else float(value)
+    def episode_options(self) -> dict[str, Any]:
+        """The ``HierarchicalEpisode`` options the focus policy was trained with: its
+        sharpness gate (None: the paper's eq. 12) and whether it observes the lens position."""
+        extra = self.focus.spec.extra
+        gate = extra.get("sharp_brisque_max")
+        return {
+            "sharp_brisque_max": None if gate is None else float(gate),
+            "observe_lens": bool(extra.get("observe_lens", False)),
+        }
 
     def check(self, episode: HierarchicalEpisode) -> None:
         """The policies must fit the rig's action spaces (e.g. a webcam's focus range)."""

@@ -63,6 +63,8 @@ class TrainConfig:
     sharp_brisque_max: float | None = None
     """If set, A_L's search ends only on a *sharp* detection (box BRISQUE at most this);
     ``None``: any detection, the paper's stop rule. See ``envs.rewards.target_found``."""
+    observe_lens: bool = False
+    """A_L also observes its lens position (``dasha.envs.focus.focus_observation``)."""
     focus_head: str = "categorical"
     """A_L's action head (``dasha.agents.policy.HEADS``); ``grid-gaussian`` also gives the
     value function its own trunk."""
@@ -95,7 +97,11 @@ def _env_config(config: TrainConfig) -> dict[str, Any]:
         "scenes": config.scenes,
         "cache_size": config.cache_size,
         "condition_grid": config.condition_grid,
-        **({"sharp_brisque_max": config.sharp_brisque_max} if config.agents != "exposure" else {}),
+        **(
+            {"sharp_brisque_max": config.sharp_brisque_max, "observe_lens": config.observe_lens}
+            if config.agents != "exposure"
+            else {}
+        ),
         **({"detector": config.detector} if config.agents != "exposure" else {}),
     }
 
@@ -207,6 +213,7 @@ def export_policies(algo: Any, config: TrainConfig, sampled_steps: int) -> dict[
                     "seed": config.seed,
                     "mode": config.agents,
                     "sharp_brisque_max": config.sharp_brisque_max,
+                    "observe_lens": config.observe_lens,
                     "lr": config.lr,
                     "lr_final": config.lr_final,
                     "kl_target": config.kl_target,

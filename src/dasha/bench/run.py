@@ -73,7 +73,7 @@ def dasha_runner(senses: Senses, policies: Any, keep: dict[str, Any]) -> MethodR
     def run(c: Condition) -> Outcome:
         camera, lens = open_condition_rig(c)
         episode = HierarchicalEpisode(
-            sharp_brisque_max=policies.sharp_brisque_max,
+            **policies.episode_options,
             senses=senses,
             rig=lambda: (camera, lens),
             randomize=False,

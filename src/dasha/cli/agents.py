@@ -78,6 +78,12 @@ def train_command(
         ),
     ] = None,
     kl_target: Annotated[float, typer.Option(help="PPO's KL target.")] = 0.01,
+    observe_lens: Annotated[
+        bool,
+        typer.Option(
+            help="A_L also observes where it set the lens (a fraction of the lens range), not only E(I) as in the paper."
+        ),
+    ] = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON.")
     ] = False,
@@ -99,6 +105,7 @@ def train_command(
         focus_head=focus_head,
         lr_final=lr_final,
         kl_target=kl_target,
+        observe_lens=observe_lens,
     )
     summary = train(config, progress=not json_out)
     if json_out:
@@ -169,7 +176,7 @@ def focus_command(
     with rig:
         senses = Senses(encoder=encoder, target=target or (None if camera == "sim" else "person"))
         episode = HierarchicalEpisode(
-            sharp_brisque_max=policies.sharp_brisque_max,
+            **policies.episode_options,
             senses=senses,
             rig=lambda: (rig.camera, rig.lens),
             randomize=False,
@@ -223,7 +230,7 @@ def evaluate_command(
 
     policies = Policies.load(policy, encoder)
     episode = HierarchicalEpisode(
-        sharp_brisque_max=policies.sharp_brisque_max, senses=Senses(encoder=encoder), scenes=scenes
+        **policies.episode_options, senses=Senses(encoder=encoder), scenes=scenes
     )
     policies.check(episode)
     reports = [

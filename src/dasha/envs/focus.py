@@ -19,8 +19,26 @@ from dasha.hardware.base import Camera, Frame, Lens
 HORIZON = 10
 
 
-def focus_observation_space(feature_dim: int) -> gym.spaces.Box:
-    return gym.spaces.Box(-np.inf, np.inf, shape=(feature_dim,), dtype=np.float32)
+def focus_observation_space(feature_dim: int, observe_lens: bool = False) -> gym.spaces.Box:
+    return gym.spaces.Box(
+        -np.inf, np.inf, shape=(feature_dim + int(observe_lens),), dtype=np.float32
+    )
+
+
+def focus_observation(senses: Senses, frame: Frame, lens: Lens, observe_lens: bool) -> np.ndarray:
+    """A_L's observation: E(I), and optionally where the lens is as a fraction of its range.
+
+    The paper's A_L sees E(I) only. Its second move then depends on where its (random, in
+    training) first move put the lens, which the blur in E(I) shows only up to sign and
+    scale; the lens driver knows the position it set (no ground truth), and with it the
+    second move is a plain regression "from this position and this blur, go there".
+    """
+    features = senses.features(frame)
+    if not observe_lens:
+        return features
+    low, high = lens.focus_range.min, lens.focus_range.max
+    position = (lens.focus - low) / (high - low)
+    return np.append(features, np.float32(position)).astype(np.float32)
 
 
 def focus_step(
@@ -68,7 +86,8 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Observation Space
     `Box(D,)`: the encoder features E(I) of the current frame (D = 1280 for
-    efficientnet-lite0). No lens position, no ground truth: only the image.
+    efficientnet-lite0), the paper's observation; with `observe_lens=True`, `Box(D + 1,)`:
+    also the lens position the driver set, as a fraction of its range. Never ground truth.
 
     ## Rewards
     Eq. 12: -1 while the target is not detected; -0.01 x BRISQUE of the detected box.
@@ -84,7 +103,7 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
     `encoder`, `detector`, `target` (class; default the scene's), `scenes`,
     `cache_size`, `rig`, `sim_options`, `condition_grid`, `sharp_brisque_max` (optional:
     the target counts as found only when its box's BRISQUE is at most this; default
-    `None`, the paper's eq. 12).
+    `None`, the paper's eq. 12), `observe_lens` (default `False`, the paper).
 
     ## Version History
     * v0: initial version
@@ -104,6 +123,7 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         senses: Senses | None = None,
         condition_grid: dict[str, Any] | None = None,
         sharp_brisque_max: float | None = None,
+        observe_lens: bool = False,
         render_mode: str | None = None,
     ) -> None:
         self.senses, self.camera, self.lens, self.sampler, self.table_us = build_env(
@@ -118,10 +138,11 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
             condition_grid=condition_grid,
         )
         self.sharp_brisque_max = sharp_brisque_max
+        self.observe_lens = observe_lens
         self.action_space = gym.spaces.MultiDiscrete(
             list(focus_action_shape(self.lens.focus_range))
         )
-        self.observation_space = focus_observation_space(self.senses.feature_dim)
+        self.observation_space = focus_observation_space(self.senses.feature_dim, observe_lens)
         self.render_mode = render_mode
         self._frame: Frame | None = None
         self._moves = 0
@@ -138,7 +159,7 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
             "exposure_us": self._frame.exposure_us,
             **truth_info(self._frame),
         }
-        return self.senses.features(self._frame), info
+        return self._observation(self._frame), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         frame, seen, reward = focus_step(
@@ -149,12 +170,15 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         terminated = seen.detected
         truncated = not terminated and self._moves >= HORIZON
         return (
-            self.senses.features(frame),
+            self._observation(frame),
             reward,
             terminated,
             truncated,
             {"moves": self._moves, **focus_info(frame, seen)},
         )
+
+    def _observation(self, frame: Frame) -> np.ndarray:
+        return focus_observation(self.senses, frame, self.lens, self.observe_lens)
 
     def render(self) -> Any:
         return frame_rgb(self._frame)

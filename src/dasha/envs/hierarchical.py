@@ -26,7 +26,13 @@ from dasha.envs.exposure import (
     exposure_step,
     truth_info,
 )
-from dasha.envs.focus import HORIZON, focus_info, focus_observation_space, focus_step
+from dasha.envs.focus import (
+    HORIZON,
+    focus_info,
+    focus_observation,
+    focus_observation_space,
+    focus_step,
+)
 from dasha.envs.rewards import is_suitable_peak
 from dasha.envs.senses import Senses
 from dasha.hardware.base import Frame
@@ -58,6 +64,7 @@ class HierarchicalEpisode:
         senses: Senses | None = None,
         condition_grid: dict[str, Any] | None = None,
         sharp_brisque_max: float | None = None,
+        observe_lens: bool = False,
         randomize: bool = True,
     ) -> None:
         self.senses, self.camera, self.lens, self.sampler, self.table_us = build_env(
@@ -73,9 +80,10 @@ class HierarchicalEpisode:
             randomize=randomize,
         )
         self.sharp_brisque_max = sharp_brisque_max
+        self.observe_lens = observe_lens
         self.observation_spaces = {
             EXPOSURE: exposure_observation_space(self.senses.feature_dim),
-            FOCUS: focus_observation_space(self.senses.feature_dim),
+            FOCUS: focus_observation_space(self.senses.feature_dim, observe_lens),
         }
         self.action_spaces: dict[str, gym.Space[Any]] = {
             EXPOSURE: gym.spaces.Discrete(len(self.table_us)),
@@ -122,7 +130,7 @@ class HierarchicalEpisode:
                 {EXPOSURE: info},
             )
         self.active = FOCUS
-        obs = {FOCUS: self.senses.features(frame)}
+        obs = {FOCUS: focus_observation(self.senses, frame, self.lens, self.observe_lens)}
         return (
             obs,
             {EXPOSURE: reward},
@@ -143,7 +151,7 @@ class HierarchicalEpisode:
             self.active = ""
         info = {"moves": self.lens_moves, **focus_info(frame, seen)}
         return (
-            {FOCUS: self.senses.features(frame)},
+            {FOCUS: focus_observation(self.senses, frame, self.lens, self.observe_lens)},
             {FOCUS: reward},
             {FOCUS: done},
             {FOCUS: cut},

@@ -95,8 +95,53 @@ def test_grid_gaussian_head_is_a_coarse_categorical_times_a_gaussian_on_the_grid
         PolicySpec(agent="x", obs_dim=4, action_sizes=(5,), encoder="e", head="beta")
 
 
+def test_jump_step_head_mixes_a_jump_with_a_step_from_the_lens_position():
+    import torch
+
+    from dasha.agents.policy import (
+        GRID_MEAN_STEPS_PER_UNIT,
+        grid_components,
+        grid_logits,
+        grid_move,
+    )
+
+    sizes = (47, 100)
+    at_36_8 = 1280 / 4700  # the observed lens position (grid fraction), 36.80 V
+
+    def params(weight: float, step_offset_v: float) -> torch.Tensor:
+        jump = _params({20: 30.0}, 0.0, -8.0)  # a sure jump to 44.5 V
+        step = [weight, step_offset_v * 100 / GRID_MEAN_STEPS_PER_UNIT, -3.0, at_36_8 * 4700]
+        return torch.tensor([jump + step])
+
+    fresh = params(0.0, 0.0)
+    jump, step = (torch.exp(c).sum().item() for c in grid_components(fresh, sizes, "jump-step"))
+    assert jump == pytest.approx(0.5) and step == pytest.approx(0.5)  # equally likely at first
+    probs = torch.softmax(grid_logits(fresh, sizes, "jump-step"), -1)[0]
+    assert float(probs[1230:1331].sum()) > 0.3  # the step explores around 36.80 V
+    assert int(grid_move(params(4.0, 0.12), sizes, "jump-step")[0]) == 1292  # step: +0.12 V
+    assert int(grid_move(params(-4.0, 0.12), sizes, "jump-step")[0]) == 2050  # jump: 44.50 V
+    with pytest.raises(ConfigError, match="observe_lens"):
+        PolicySpec(agent="x", obs_dim=4, action_sizes=(47, 100), encoder="e", head="jump-step")
+    policy = Policy(
+        spec := PolicySpec(
+            agent="focus",
+            obs_dim=3,
+            action_sizes=sizes,
+            encoder="e",
+            head="jump-step",
+            observe_lens=True,
+            hidden=(8,),
+        ),  # fmt: skip
+        build_net(spec).state_dict(),
+    )
+    with torch.no_grad():  # a step of +0.30 V from the observed position
+        policy.net.logits.bias[47:] = torch.tensor([0.0, 0.0, 8.0, 0.3, -3.0])
+        policy.net.logits.weight.zero_()
+    coarse, fine = policy.act(np.array([0.0, 0.0, at_36_8], np.float32))
+    assert round(24 + coarse + 0.01 * fine, 2) == 37.10
+
+
 def test_rllib_grid_distribution_samples_pairs_with_the_joint_log_probability():
-    import gymnasium as gym
     import torch
 
     from dasha.agents.policy import grid_logits
@@ -104,8 +149,7 @@ def test_rllib_grid_distribution_samples_pairs_with_the_joint_log_probability():
 
     torch.manual_seed(0)
     params = torch.tensor([_params({12: 30.0}, 0.4, -6.0), _params({30: 30.0}, -0.2, -4.0)])
-    dist_cls = TorchGridGaussian.get_partial_dist_cls(action_sizes=(47, 100))
-    assert TorchGridGaussian.required_input_dim(gym.spaces.MultiDiscrete([47, 100])) == 49
+    dist_cls = TorchGridGaussian.get_partial_dist_cls(action_sizes=(47, 100), head="grid-gaussian")
     dist = dist_cls.from_logits(params)
     pairs = dist.sample()
     assert pairs.shape == (2, 2) and int(pairs[:, 1].max()) < 100 and int(pairs[:, 0].max()) < 47
@@ -204,7 +248,7 @@ def test_stable_baselines3_ppo_trains_on_focus_env(senses):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("head", ["categorical", "grid-gaussian"])
+@pytest.mark.parametrize("head", ["categorical", "grid-gaussian", "jump-step"])
 def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, head):
     from dasha.agents.train import TrainConfig, train
 
@@ -217,9 +261,9 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, 
         scenes=["cameraman"],
         checkpoint_every=1,
         focus_head=head,
-        sharp_brisque_max=15.0 if head == "grid-gaussian" else None,
-        lr_final=3e-5 if head == "grid-gaussian" else None,
-        observe_lens=head == "grid-gaussian",
+        sharp_brisque_max=15.0 if head != "categorical" else None,
+        lr_final=3e-5 if head != "categorical" else None,
+        observe_lens=head == "jump-step",
     )
     summary = train(config, progress=False)
     assert summary["env_steps"] >= 64
@@ -233,7 +277,7 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, 
     policies = Policies.load(tmp_path / "run")
     assert policies.focus.spec.action_sizes == (47, 100) and policies.exposure.spec.obs_dim == 1301
     assert policies.focus.spec.head == head and policies.exposure.spec.head == "categorical"
-    assert policies.focus.spec.value_trunk == (head == "grid-gaussian")
+    assert policies.focus.spec.value_trunk == (head != "categorical")
     assert policies.episode_options == {
         "sharp_brisque_max": config.sharp_brisque_max,
         "observe_lens": config.observe_lens,

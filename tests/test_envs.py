@@ -78,7 +78,7 @@ def test_focus_env_can_observe_its_lens_position(senses):
     assert env.observation_space.shape == (1281,) and obs.shape == (1281,)
     assert obs[-1] == 0.0  # factory 24 V: the bottom of the 24..70 V range
     obs, *_ = env.step(np.array(focus_v_to_action(47.0, env.unwrapped.lens.focus_range)))
-    assert obs[-1] == pytest.approx(0.5, abs=1e-6)
+    assert obs[-1] == pytest.approx(2300 / 4700)  # 23 V above the minimum, of 47 x 100 points
     assert np.array_equal(obs[:-1], senses.features(env.unwrapped._frame))
 
 

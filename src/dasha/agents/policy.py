@@ -10,7 +10,11 @@ value head used only in training. Two action heads:
   (``grid_logits``). Independent coarse and fine categoricals cannot say "near 37.0 V"
   (that is coarse 36 with fine 98, or coarse 37 with fine 2) and know nothing of fine 40
   being closer to 41 than to 90; a Gaussian on the ordered grid does both, so PPO learns
-  the precise jump (a tenth of a volt) as a regression.
+  the precise jump (a tenth of a volt) as a regression;
+- ``jump-step`` (A_L when it observes its lens position): a mixture of that jump and a
+  *step*, a discretised Gaussian around where the lens is now (``grid_components``). A
+  jump from an absolute grid explores a small correction with ~1 % chance; a step makes
+  "a little further" the natural move, so the precise second move is found early.
 
 An exported policy is a single ``torch.save`` file holding the state dict and everything
 needed to rebuild and use it (observation size, action sizes, head, the encoder it was
@@ -29,13 +33,18 @@ from dasha.errors import ConfigError, require
 from dasha.io import atomic_open
 
 FORMAT_VERSION = 1
-HEADS = ("categorical", "grid-gaussian")
+HEADS = ("categorical", "grid-gaussian", "jump-step")
+GRID_HEADS = ("grid-gaussian", "jump-step")
 # grid-gaussian (see grid_logits): the mean's offset moves this many grid steps per unit of
 # network output; the width starts as wide as the grid and stays above a few steps (some
 # exploration around the precise point, which is +-10 steps wide).
 GRID_MEAN_STEPS_PER_UNIT = 100.0
 GRID_INITIAL_WIDTH = 1.0
 GRID_MIN_WIDTH = 4.0
+# jump-step: the step's width starts at half a volt (steps around the current position find
+# the target's detectable +-0.4 V and its sharp +-0.1 V often), and the jump and step
+# components start equally likely.
+STEP_INITIAL_WIDTH = 50.0
 
 
 @dataclass(frozen=True)
@@ -48,27 +57,35 @@ class PolicySpec:
     encoder: str
     hidden: tuple[int, ...] = (256, 256)
     extra: dict[str, Any] = field(default_factory=dict)  # training facts (steps, seed, ...)
-    head: str = "categorical"  # see HEADS; "grid-gaussian" needs (coarse, fine) sizes
+    head: str = "categorical"  # see HEADS; the grid heads need (coarse, fine) sizes
+    observe_lens: bool = False  # the last observation entry is the lens position (grid fraction)
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise ConfigError(
                 f"unknown action head {self.head!r}: choose one of {', '.join(HEADS)}"
             )
-        if self.head == "grid-gaussian" and len(self.action_sizes) != 2:
-            raise ConfigError("the grid-gaussian head needs a (coarse, fine) MultiDiscrete action")
+        if self.head in GRID_HEADS and len(self.action_sizes) != 2:
+            raise ConfigError(f"the {self.head} head needs a (coarse, fine) MultiDiscrete action")
+        if self.head == "jump-step" and not self.observe_lens:
+            raise ConfigError(
+                "the jump-step head steps from the lens position: it needs observe_lens "
+                "(dasha train --observe-lens)"
+            )
 
     @property
     def head_outputs(self) -> int:
         if self.head == "grid-gaussian":  # coarse logits, the Gaussian's offset and width
             return int(self.action_sizes[0]) + 2
+        if self.head == "jump-step":  # the jump's, then the step's weight, offset and width
+            return int(self.action_sizes[0]) + 5
         return int(sum(self.action_sizes))
 
     @property
     def value_trunk(self) -> bool:
         """The value head on its own MLP: with the grid-gaussian head, so that the value
         loss cannot shift the features a precise lens move is read from."""
-        return self.head == "grid-gaussian"
+        return self.head in GRID_HEADS
 
 
 def build_net(spec: PolicySpec) -> Any:
@@ -96,16 +113,27 @@ def build_net(spec: PolicySpec) -> Any:
         def forward(self, obs: Any) -> tuple[Any, Any]:
             hidden = self.trunk(obs)
             value_hidden = hidden if self.value_trunk is None else self.value_trunk(obs)
-            return self.logits(hidden), self.value(value_hidden).squeeze(-1)
+            logits = self.logits(hidden)
+            if spec.head == "jump-step":  # the distribution needs where the lens is (grid steps)
+                grid_n = spec.action_sizes[0] * spec.action_sizes[1]
+                logits = torch.cat([logits, obs[..., -1:] * grid_n], -1)
+            return logits, self.value(value_hidden).squeeze(-1)
 
     return PolicyNet()
 
 
-def grid_logits(params: Any, action_sizes: tuple[int, ...]) -> Any:
-    """Joint logits over the lens grid, ``[..., h]`` for ``h = coarse * fine_n + fine``.
+def _gaussian(steps: Any, mean: Any, log_width: Any, initial: float) -> Any:
+    width = (np.log(initial) + log_width).clamp(np.log(GRID_MIN_WIDTH)).exp()
+    return -0.5 * ((steps - mean) / width) ** 2
 
-    ``params = [coarse logits (coarse_n), mean offset, log-width]``; the logit of grid
-    point h (ordered: monotonic in volts, ``dasha.envs.actions``) is
+
+def grid_components(params: Any, action_sizes: tuple[int, ...], head: str) -> list[Any]:
+    """Log-probabilities over the lens grid, ``[..., h]`` for ``h = coarse * fine_n + fine``,
+    one per mixture component (one for grid-gaussian; jump then step for jump-step), each
+    already weighted by its log mixture weight.
+
+    The *jump* (``params = [coarse logits (coarse_n), mean offset, log-width, ...]``): the
+    logit of grid point h (ordered: monotonic in volts, ``dasha.envs.actions``) is
 
         coarse_logit[coarse(h)] - (h - mean)^2 / (2 width^2),
         mean = fine_n * (E[coarse] + 1/2) + GRID_MEAN_STEPS_PER_UNIT * offset,
@@ -115,23 +143,47 @@ def grid_logits(params: Any, action_sizes: tuple[int, ...]) -> Any:
     explore and find the right volt as fast as a plain categorical does; the Gaussian then
     narrows on the precise point, and it can straddle a volt boundary (36.98 V and 37.02 V
     are neighbours here, not fine 98 and fine 2 of different volts).
+
+    The *step* (jump-step only; ``params[..., coarse_n + 2:] = [step weight logit, offset,
+    log-width, lens position in grid steps]``): a discretised Gaussian centred on the lens
+    position plus ``GRID_MEAN_STEPS_PER_UNIT * offset``, mixed with the jump by
+    ``sigmoid(step weight logit)``.
     """
     torch = require("torch", "perception")
     coarse_n, fine_n = int(action_sizes[0]), int(action_sizes[1])
+    n = coarse_n * fine_n
+    steps = torch.arange(n, dtype=params.dtype, device=params.device)
     coarse_logits = params[..., :coarse_n]
-    offset, log_width = params[..., coarse_n : coarse_n + 1], params[..., coarse_n + 1 :]
+    offset, log_width = (
+        params[..., coarse_n : coarse_n + 1],
+        params[..., coarse_n + 1 : coarse_n + 2],
+    )
     volts = torch.arange(coarse_n, dtype=params.dtype, device=params.device)
     expected = (torch.softmax(coarse_logits, -1) * volts).sum(-1, keepdim=True)
     mean = fine_n * (expected + 0.5) + GRID_MEAN_STEPS_PER_UNIT * offset
-    n = coarse_n * fine_n
-    width = (np.log(GRID_INITIAL_WIDTH * n) + log_width).clamp(np.log(GRID_MIN_WIDTH)).exp()
-    steps = torch.arange(n, dtype=params.dtype, device=params.device)
-    gaussian = -0.5 * ((steps - mean) / width) ** 2
-    return coarse_logits.repeat_interleave(fine_n, dim=-1) + gaussian
+    jump = torch.log_softmax(
+        coarse_logits.repeat_interleave(fine_n, dim=-1)
+        + _gaussian(steps, mean, log_width, GRID_INITIAL_WIDTH * n),
+        -1,
+    )
+    if head != "jump-step":
+        return [jump]
+    weight, step_offset, step_log_width, position = params[..., coarse_n + 2 :].split(1, -1)
+    step_mean = position + GRID_MEAN_STEPS_PER_UNIT * step_offset
+    step = torch.log_softmax(_gaussian(steps, step_mean, step_log_width, STEP_INITIAL_WIDTH), -1)
+    log_step = torch.nn.functional.logsigmoid(weight)
+    log_jump = torch.nn.functional.logsigmoid(-weight)
+    return [log_jump + jump, log_step + step]
+
+
+def grid_logits(params: Any, action_sizes: tuple[int, ...], head: str = "grid-gaussian") -> Any:
+    """Joint logits (log-probabilities) over the lens grid: the mixture of ``grid_components``."""
+    torch = require("torch", "perception")
+    return torch.logsumexp(torch.stack(grid_components(params, action_sizes, head)), 0)
 
 
 def grid_median(logits: Any) -> Any:
-    """The deterministic lens move of a ``grid_logits`` distribution: its median grid point.
+    """The deterministic lens move of one grid distribution: its median grid point.
 
     Not the joint argmax: where the coarse logits step from one volt to the next, the
     argmax sits on the volt's edge (x.99 V) although the mass lies around the Gaussian's
@@ -140,6 +192,16 @@ def grid_median(logits: Any) -> Any:
     torch = require("torch", "perception")
     below = torch.softmax(logits, -1).cumsum(-1) < 0.5
     return below.sum(-1).clamp(max=logits.shape[-1] - 1)
+
+
+def grid_move(params: Any, action_sizes: tuple[int, ...], head: str) -> Any:
+    """The deterministic lens move: the median of the more likely component (the median of
+    a jump-or-step mixture could fall between the two)."""
+    torch = require("torch", "perception")
+    components = grid_components(params, action_sizes, head)
+    medians = torch.stack([grid_median(c) for c in components], -1)
+    weights = torch.stack([c.logsumexp(-1) for c in components], -1)
+    return medians.gather(-1, weights.argmax(-1, keepdim=True)).squeeze(-1)
 
 
 def greedy_action(logits: np.ndarray, action_sizes: tuple[int, ...]) -> np.ndarray:
@@ -167,8 +229,8 @@ class Policy:
             )
         with self._torch.inference_mode():
             logits, _ = self.net(self._torch.as_tensor(obs, dtype=self._torch.float32)[None])
-            if self.spec.head == "grid-gaussian":
-                best = int(grid_median(grid_logits(logits, self.spec.action_sizes))[0])
+            if self.spec.head in GRID_HEADS:
+                best = int(grid_move(logits, self.spec.action_sizes, self.spec.head)[0])
                 return np.array(divmod(best, self.spec.action_sizes[1]), dtype=np.int64)
         action = greedy_action(logits[0].numpy(), self.spec.action_sizes)
         return int(action[0]) if len(self.spec.action_sizes) == 1 else action

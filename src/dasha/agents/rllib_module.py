@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dasha.agents.policy import PolicySpec, action_sizes_of, build_net, grid_logits, grid_median
+from dasha.agents.policy import (
+    GRID_HEADS,
+    PolicySpec,
+    action_sizes_of,
+    build_net,
+    grid_logits,
+    grid_move,
+)
 from dasha.errors import require
 
 _torch_rl = require("ray.rllib.core.rl_module.torch", "rl")
@@ -15,23 +22,21 @@ Columns = _columns.Columns
 
 
 class TorchGridGaussian(_dists.TorchCategorical):  # type: ignore[name-defined]
-    """The ``grid-gaussian`` head as an RLlib distribution: a categorical over the joint
-    (coarse, fine) grid whose logits are a discretised Gaussian (``policy.grid_logits``);
-    actions go in and out as (coarse, fine) pairs, as the MultiDiscrete space has them."""
+    """The grid heads (``grid-gaussian``, ``jump-step``) as an RLlib distribution: a
+    categorical over the joint (coarse, fine) grid whose logits are discretised Gaussians
+    (``policy.grid_logits``); actions go in and out as (coarse, fine) pairs, as the
+    MultiDiscrete space has them."""
 
-    def __init__(self, logits: Any, fine_steps: int) -> None:
-        super().__init__(logits=logits)
-        self.fine_steps = fine_steps
+    def __init__(self, params: Any, action_sizes: tuple[int, int], head: str) -> None:
+        super().__init__(logits=grid_logits(params, action_sizes, head))
+        self.params, self.action_sizes, self.head = params, action_sizes, head
+        self.fine_steps = int(action_sizes[1])
 
     @classmethod
     def from_logits(
-        cls, logits: Any, action_sizes: tuple[int, int], **kwargs: Any
+        cls, logits: Any, action_sizes: tuple[int, int], head: str, **kwargs: Any
     ) -> TorchGridGaussian:
-        return cls(grid_logits(logits, action_sizes), int(action_sizes[1]))
-
-    @staticmethod
-    def required_input_dim(space: Any, **kwargs: Any) -> int:
-        return int(space.nvec[0]) + 2
+        return cls(logits, action_sizes, head)
 
     def _pair(self, joint: Any) -> Any:
         torch = require("torch", "perception")
@@ -57,7 +62,9 @@ class TorchGridGaussian(_dists.TorchCategorical):  # type: ignore[name-defined]
         return (log_p.exp() * (log_p - log_q)).sum(-1)
 
     def to_deterministic(self) -> Any:
-        return _dists.TorchDeterministic(loc=self._pair(grid_median(self.logits)))
+        return _dists.TorchDeterministic(
+            loc=self._pair(grid_move(self.params, self.action_sizes, self.head))
+        )
 
 
 class DashaPPOModule(_torch_rl.TorchRLModule, _apis.ValueFunctionAPI):  # type: ignore[name-defined]
@@ -72,11 +79,12 @@ class DashaPPOModule(_torch_rl.TorchRLModule, _apis.ValueFunctionAPI):  # type: 
             encoder=str(config.get("encoder", "")),
             hidden=tuple(config.get("hidden", (256, 256))),
             head=str(config.get("head", "categorical")),
+            observe_lens=bool(config.get("observe_lens", False)),
         )
         self.net = build_net(self.spec)
-        if self.spec.head == "grid-gaussian":
+        if self.spec.head in GRID_HEADS:
             self.action_dist_cls = TorchGridGaussian.get_partial_dist_cls(
-                action_sizes=self.spec.action_sizes
+                action_sizes=self.spec.action_sizes, head=self.spec.head
             )
         elif len(self.spec.action_sizes) > 1:  # MultiDiscrete: one categorical per head
             self.action_dist_cls = _dists.TorchMultiCategorical.get_partial_dist_cls(

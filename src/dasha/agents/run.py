@@ -59,7 +59,7 @@ class Policies:
         gate = extra.get("sharp_brisque_max")
         return {
             "sharp_brisque_max": None if gate is None else float(gate),
-            "observe_lens": bool(extra.get("observe_lens", False)),
+            "observe_lens": self.focus.spec.observe_lens,
         }
 
     def check(self, episode: HierarchicalEpisode) -> None:

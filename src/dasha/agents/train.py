@@ -132,6 +132,7 @@ def build_algorithm(config: TrainConfig) -> Any:
                 "encoder": config.encoder,
                 "hidden": list(config.hidden),
                 "head": head,
+                "observe_lens": agent == "focus" and config.observe_lens,
             },
         )
 
@@ -213,7 +214,6 @@ def export_policies(algo: Any, config: TrainConfig, sampled_steps: int) -> dict[
                     "seed": config.seed,
                     "mode": config.agents,
                     "sharp_brisque_max": config.sharp_brisque_max,
-                    "observe_lens": config.observe_lens,
                     "lr": config.lr,
                     "lr_final": config.lr_final,
                     "kl_target": config.kl_target,

@@ -56,3 +56,10 @@ def focus_v_to_action(focus_v: float, limits_v: Range) -> tuple[int, int]:
     """The action that reaches ``focus_v`` (rounded to the 0.01 V grid)."""
     hundredths = round((limits_v.clamp(focus_v) - limits_v.min) / FINE_STEP_V)
     return divmod(hundredths, FINE_STEPS)
+
+
+def focus_grid_position(focus_v: float, limits_v: Range) -> float:
+    """Where the lens is on A_L's own action grid, as a fraction of the grid's points
+    (0 = the lens minimum; grid point h of ``coarse * fine`` sits at ``h / (coarse * fine)``)."""
+    coarse, fine = focus_action_shape(limits_v)
+    return (limits_v.clamp(focus_v) - limits_v.min) / FINE_STEP_V / (coarse * fine)

@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dasha.envs.actions import focus_action_shape, focus_action_to_v
+from dasha.envs.actions import focus_action_shape, focus_action_to_v, focus_grid_position
 from dasha.envs.conditions import RigFactory, build_env, reset_rig
 from dasha.envs.exposure import frame_rgb, truth_info
 from dasha.envs.metering import meter
@@ -26,7 +26,7 @@ def focus_observation_space(feature_dim: int, observe_lens: bool = False) -> gym
 
 
 def focus_observation(senses: Senses, frame: Frame, lens: Lens, observe_lens: bool) -> np.ndarray:
-    """A_L's observation: E(I), and optionally where the lens is as a fraction of its range.
+    """A_L's observation: E(I), and optionally where the lens is on its action grid.
 
     The paper's A_L sees E(I) only. Its second move then depends on where its (random, in
     training) first move put the lens, which the blur in E(I) shows only up to sign and
@@ -36,8 +36,7 @@ def focus_observation(senses: Senses, frame: Frame, lens: Lens, observe_lens: bo
     features = senses.features(frame)
     if not observe_lens:
         return features
-    low, high = lens.focus_range.min, lens.focus_range.max
-    position = (lens.focus - low) / (high - low)
+    position = focus_grid_position(lens.focus, lens.focus_range)
     return np.append(features, np.float32(position)).astype(np.float32)
 
 
@@ -87,7 +86,8 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Observation Space
     `Box(D,)`: the encoder features E(I) of the current frame (D = 1280 for
     efficientnet-lite0), the paper's observation; with `observe_lens=True`, `Box(D + 1,)`:
-    also the lens position the driver set, as a fraction of its range. Never ground truth.
+    also the lens position the driver set, as a fraction of the action grid
+    (`dasha.envs.actions.focus_grid_position`). Never ground truth.
 
     ## Rewards
     Eq. 12: -1 while the target is not detected; -0.01 x BRISQUE of the detected box.

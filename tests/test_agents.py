@@ -122,18 +122,9 @@ def test_jump_step_head_mixes_a_jump_with_a_step_from_the_lens_position():
     assert int(grid_move(params(-4.0, 0.12), sizes, "jump-step")[0]) == 2050  # jump: 44.50 V
     with pytest.raises(ConfigError, match="observe_lens"):
         PolicySpec(agent="x", obs_dim=4, action_sizes=(47, 100), encoder="e", head="jump-step")
-    policy = Policy(
-        spec := PolicySpec(
-            agent="focus",
-            obs_dim=3,
-            action_sizes=sizes,
-            encoder="e",
-            head="jump-step",
-            observe_lens=True,
-            hidden=(8,),
-        ),  # fmt: skip
-        build_net(spec).state_dict(),
-    )
+    spec = PolicySpec(agent="focus", obs_dim=3, action_sizes=sizes, encoder="e",
+                      head="jump-step", observe_lens=True, hidden=(8,))  # fmt: skip
+    policy = Policy(spec, build_net(spec).state_dict())
     with torch.no_grad():  # a step of +0.30 V from the observed position
         policy.net.logits.bias[47:] = torch.tensor([0.0, 0.0, 8.0, 0.3, -3.0])
         policy.net.logits.weight.zero_()
@@ -287,6 +278,27 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, 
     assert 0 <= coarse < 47 and 0 <= fine < 100
     resumed = train(TrainConfig(**{**config.__dict__, "steps": 128}), progress=False)  # resumes
     assert resumed["env_steps"] >= 128 and resumed["iterations"] > summary["iterations"]
+
+
+def test_training_recipe_defaults_and_the_papers():
+    from dasha.agents.train import PAPER_RECIPE, TrainConfig, recipe
+
+    ours = TrainConfig(out="x")
+    assert (ours.focus_head, ours.observe_lens, ours.sharp_brisque_max) == ("jump-step", True, 15.0)
+    paper = TrainConfig(out="x", **recipe(paper=True))
+    assert (paper.focus_head, paper.observe_lens, paper.sharp_brisque_max) == (
+        "categorical",
+        False,
+        None,
+    )
+    assert (paper.lr_final, paper.kl_target) == (None, 0.01) and PAPER_RECIPE[
+        "focus_head"
+    ] == "categorical"
+    # given options override either recipe; None means "not given"
+    assert recipe(paper=True, kl_target=0.02, lr_final=None)["kl_target"] == 0.02
+    assert recipe(paper=False, focus_head=None) == {}
+    with pytest.raises(ConfigError, match="observe"):
+        TrainConfig(out="x", focus_head="jump-step", observe_lens=False)
 
 
 @pytest.mark.slow

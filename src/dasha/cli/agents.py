@@ -58,38 +58,53 @@ def train_command(
         int, typer.Option("--env-runners", help="Remote sampling processes (0: sample in-process).")
     ] = 0,
     batch_steps: Annotated[int, typer.Option(help="Environment steps per PPO update.")] = 512,
+    paper: Annotated[
+        bool,
+        typer.Option(
+            "--paper",
+            help="The paper's A_L: it sees E(I) only, coarse and fine as two categoricals, any detection ends the search, constant lr, KL target 0.01 (the options below still override).",
+        ),
+    ] = False,
     sharp_brisque_max: Annotated[
         float | None,
         typer.Option(
             "--sharp-brisque-max",
-            help="Optional: A_L's search ends only when the detected box's BRISQUE is at most this, i.e. sharp (default: any detection ends it, the paper's eq. 12).",
+            help="A_L's search ends only when the detected box's BRISQUE is at most this, i.e. the target is sharp. [default: 15; --paper: any detection]",
+            show_default=False,
         ),
     ] = None,
     focus_head: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="A_L's action head: categorical (coarse and fine apart, as the paper) or grid-gaussian (one discretised Gaussian over the ordered voltage grid)."
+            help="A_L's action head: jump-step (a jump on the voltage grid or a step from the lens position), grid-gaussian (jump only) or categorical (coarse and fine apart, the paper). [default: jump-step; --paper: categorical]",
+            show_default=False,
         ),
-    ] = "categorical",
+    ] = None,
+    observe_lens: Annotated[
+        bool | None,
+        typer.Option(
+            "--observe-lens/--no-observe-lens",
+            help="A_L also observes where it set the lens, not only E(I). [default: on; --paper: off]",
+            show_default=False,
+        ),
+    ] = None,
     lr_final: Annotated[
         float | None,
         typer.Option(
-            help="Decay the learning rate (3e-4) linearly to this over --steps (default: constant)."
+            help="Decay the learning rate (3e-4) linearly to this over --steps. [default: 3e-5; --paper: constant]",
+            show_default=False,
         ),
     ] = None,
-    kl_target: Annotated[float, typer.Option(help="PPO's KL target.")] = 0.01,
-    observe_lens: Annotated[
-        bool,
-        typer.Option(
-            help="A_L also observes where it set the lens (a fraction of the lens range), not only E(I) as in the paper."
-        ),
-    ] = False,
+    kl_target: Annotated[
+        float | None,
+        typer.Option(help="PPO's KL target. [default: 0.05; --paper: 0.01]", show_default=False),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON.")
     ] = False,
 ) -> None:
     """Train DASHA's agents with RLlib PPO (progress bar; TensorBoard logs in OUT/tensorboard)."""
-    from dasha.agents.train import TrainConfig, train
+    from dasha.agents.train import TrainConfig, recipe, train
 
     config = TrainConfig(
         out=out,
@@ -101,11 +116,14 @@ def train_command(
         ray_address=ray_address,
         num_env_runners=env_runners,
         batch_steps=batch_steps,
-        sharp_brisque_max=sharp_brisque_max,
-        focus_head=focus_head,
-        lr_final=lr_final,
-        kl_target=kl_target,
-        observe_lens=observe_lens,
+        **recipe(
+            paper,
+            sharp_brisque_max=sharp_brisque_max,
+            focus_head=focus_head,
+            observe_lens=observe_lens,
+            lr_final=lr_final,
+            kl_target=kl_target,
+        ),
     )
     summary = train(config, progress=not json_out)
     if json_out:

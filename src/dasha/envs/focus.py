@@ -34,8 +34,10 @@ def focus_observation(senses: Senses, frame: Frame, lens: Lens, observe_lens: bo
     second move is a plain regression "from this position and this blur, go there".
     """
     features = senses.features(frame)
-    if not observe_lens:
-        return features
+    return with_lens_position(features, lens) if observe_lens else features
+
+
+def with_lens_position(features: np.ndarray, lens: Lens) -> np.ndarray:
     position = focus_grid_position(lens.focus, lens.focus_range)
     return np.append(features, np.float32(position)).astype(np.float32)
 

@@ -27,9 +27,9 @@ from dasha.errors import ConfigError, require
 from dasha.io import write_json
 
 AGENT_MODES = ("hierarchical", "exposure", "focus")
-# The paper's A_L (``TrainConfig``'s defaults are what the shipped policies were trained
-# with; this is what they replace): it sees E(I) only, picks coarse and fine volts as two
-# categoricals, and its search ends at the first detection, however blurred.
+# The paper's A_L (what the shipped policies were trained with; ``TrainConfig``'s defaults
+# are the recipe meant to replace them): it sees E(I) only, picks coarse and fine volts as
+# two categoricals, and its search ends at the first detection, however blurred.
 PAPER_RECIPE: dict[str, Any] = {
     "focus_head": "categorical",
     "observe_lens": False,

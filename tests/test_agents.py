@@ -265,7 +265,19 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, 
     ).is_file()
     curve = json.loads((tmp_path / "run" / "curve.json").read_text())
     assert curve and "charts/exposure_return_mean" in curve[-1]
+    # A_H keeps the paper's constant lr and KL target; A_L's lr decays when asked to
+    lr_of = {
+        p: curve[-1][f"losses/{p}_policy/default_optimizer_learning_rate"]
+        for p in ("exposure", "focus")
+    }
+    assert lr_of["exposure"] == pytest.approx(config.lr)
+    assert (lr_of["focus"] < config.lr) == (config.lr_final is not None)
     policies = Policies.load(tmp_path / "run")
+    assert (
+        policies.exposure.spec.extra["lr_final"],
+        policies.exposure.spec.extra["kl_target"],
+    ) == (None, 0.01)
+    assert policies.focus.spec.extra["kl_target"] == config.kl_target
     assert policies.focus.spec.action_sizes == (47, 100) and policies.exposure.spec.obs_dim == 1301
     assert policies.focus.spec.head == head and policies.exposure.spec.head == "categorical"
     assert policies.focus.spec.value_trunk == (head != "categorical")
@@ -284,7 +296,7 @@ def test_training_recipe_defaults_and_the_papers():
     from dasha.agents.train import PAPER_RECIPE, TrainConfig, recipe
 
     ours = TrainConfig(out="x")
-    assert (ours.focus_head, ours.observe_lens, ours.sharp_brisque_max) == ("jump-step", True, 15.0)
+    assert (ours.focus_head, ours.observe_lens, ours.sharp_brisque_max) == ("jump-step", True, 20.0)
     paper = TrainConfig(out="x", **recipe(paper=True))
     assert (paper.focus_head, paper.observe_lens, paper.sharp_brisque_max) == (
         "categorical",

@@ -38,7 +38,7 @@ def train_command(
         str, typer.Option(help="hierarchical (both, one run), exposure or focus.")
     ] = "hierarchical",
     encoder: Encoder = "efficientnet-lite0",
-    steps: Annotated[int, typer.Option(help="Environment steps to sample in total.")] = 20_000,
+    steps: Annotated[int, typer.Option(help="Environment steps to sample in total.")] = 32_000,
     seed: Annotated[
         int, typer.Option(help="Seed of RLlib, the envs and the network initialisation.")
     ] = 0,
@@ -69,7 +69,7 @@ def train_command(
         float | None,
         typer.Option(
             "--sharp-brisque-max",
-            help="A_L's search ends only when the detected box's BRISQUE is at most this, i.e. the target is sharp. [default: 15; --paper: any detection]",
+            help="A_L's search ends only when the detected box's BRISQUE is at most this, i.e. the target is sharp. [default: 20; --paper: any detection]",
             show_default=False,
         ),
     ] = None,

@@ -45,6 +45,10 @@ def target_found(detected: bool, brisque: float | None, sharp_brisque_max: float
     ``sharp_brisque_max`` (an option, ``None`` = the paper) also requires the box's BRISQUE
     to be at most that value, i.e. the detector must find the target *sharp*: YOLOv3-tiny
     still detects at ~8 px of blur, where eq. 12 alone ends the episode out of focus.
+    The threshold is absolute, so it must sit above what an in-focus box scores in every
+    scene and light: BRISQUE of a sharp box grows with exposure (clipped highlights), from
+    0..13 at a histogram peak of 50..76 to 12..30 at 128, while 3 px of blur scores
+    21..31 (``dasha.agents.train.TrainConfig.sharp_brisque_max``).
     """
     if not detected:
         return False

@@ -91,13 +91,16 @@ def train_command(
     lr_final: Annotated[
         float | None,
         typer.Option(
-            help="Decay the learning rate (3e-4) linearly to this over --steps. [default: 3e-5; --paper: constant]",
+            help="Decay A_L's learning rate (3e-4) linearly to this over --steps (A_H keeps the paper's constant lr). [default: 3e-5; --paper: constant]",
             show_default=False,
         ),
     ] = None,
     kl_target: Annotated[
         float | None,
-        typer.Option(help="PPO's KL target. [default: 0.05; --paper: 0.01]", show_default=False),
+        typer.Option(
+            help="A_L's PPO KL target (A_H keeps the paper's 0.01). [default: 0.05; --paper: 0.01]",
+            show_default=False,
+        ),
     ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON.")

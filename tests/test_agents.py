@@ -296,7 +296,7 @@ def test_training_recipe_defaults_and_the_papers():
     from dasha.agents.train import PAPER_RECIPE, TrainConfig, recipe
 
     ours = TrainConfig(out="x")
-    assert (ours.focus_head, ours.observe_lens, ours.sharp_brisque_max) == ("jump-step", True, 20.0)
+    assert (ours.focus_head, ours.observe_lens, ours.sharp_brisque_max) == ("jump-step", True, 18.0)
     paper = TrainConfig(out="x", **recipe(paper=True))
     assert (paper.focus_head, paper.observe_lens, paper.sharp_brisque_max) == (
         "categorical",

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from dasha.perception.brisque import brisque_score, clip_brisque
 from dasha.perception.focus import FOCUS_MEASURES, all_focus_measures, focus_measure
-from dasha.perception.histogram import histogram, histogram_peak
+from dasha.perception.histogram import clipped_fraction, histogram, histogram_peak
 from perception_scenes import SCENES, disk_blur
 
 
@@ -25,6 +25,17 @@ def test_histogram_is_np_histogram_with_left_edge_peak():
     assert hist.counts.shape == (10,) and hist.bin_edges.shape == (11,)
     assert hist.peak == edges[np.argmax(counts)]
     assert hist.observation.shape == (21,)
+
+
+def test_clipped_fraction_counts_saturated_pixels_in_the_box():
+    image = np.full((40, 40), 120, np.uint8)
+    image[:10, :] = 255  # a blown-out strip
+    image[10:20, :] = 249  # bright but below the clipping level
+    assert clipped_fraction(image) == pytest.approx(0.25)
+    assert clipped_fraction(image, (0, 0, 40, 20)) == pytest.approx(0.5)
+    assert clipped_fraction(image, (0, 20, 40, 40)) == 0.0
+    rgb = np.repeat(image[..., None], 3, axis=2)
+    assert clipped_fraction(rgb) == pytest.approx(0.25)
 
 
 @given(st.integers(0, 255), st.integers(1, 255))

@@ -107,3 +107,22 @@ def test_target_found_with_optional_sharpness_gate(detected, brisque, gate, foun
     from dasha.envs.rewards import target_found
 
     assert target_found(detected, brisque, gate) is found
+
+
+@pytest.mark.parametrize(
+    ("brisque", "clipped", "found"),
+    [
+        (25.0, 0.0, False),  # a flat gate of 18 rejects it
+        (25.0, 0.2, True),  # 18 + 60 x 0.2 = 30: a sharp box in a bright frame
+        (30.0, 0.2, True),  # the boundary is inclusive
+        (30.5, 0.2, False),
+        (34.0, 0.2, False),  # 2.4 px of blur in that frame
+        (40.0, 1.0, True),
+    ],
+)
+def test_sharpness_gate_allows_for_clipped_highlights(brisque, clipped, found):
+    from dasha.envs.rewards import sharp_brisque_limit, target_found
+
+    assert sharp_brisque_limit(18.0, clipped) == pytest.approx(18.0 + 60.0 * clipped)
+    assert target_found(True, brisque, 18.0, clipped) is found
+    assert target_found(True, brisque, None, clipped)  # the paper: any detection

@@ -60,7 +60,7 @@ def focus_step(
     frame = camera.grab()
     seen = senses.target(frame)
     reward = focus_reward(seen.detected, seen.brisque)
-    found = target_found(seen.detected, seen.brisque, sharp_brisque_max)
+    found = target_found(seen.detected, seen.brisque, sharp_brisque_max, seen.clipped_fraction)
     return frame, replace(seen, detected=found), reward
 
 
@@ -70,6 +70,7 @@ def focus_info(frame: Frame, seen: TargetSeen) -> dict[str, Any]:
         "detected": seen.detected,
         "score": seen.score,
         "brisque": seen.brisque,
+        "clipped_fraction": seen.clipped_fraction,
         **truth_info(frame),
     }
 

@@ -29,6 +29,7 @@ class TargetSeen:
     score: float
     box: tuple[float, float, float, float] | None
     brisque: float | None
+    clipped_fraction: float = 0.0  # of the box's pixels (``perception.histogram.clipped_fraction``)
 
 
 def frame_key(frame: Frame) -> Hashable | None:
@@ -124,6 +125,7 @@ class Senses:
 
     def _see(self, frame: Frame, class_name: str | None) -> TargetSeen:
         from dasha.perception.brisque import brisque_reward_score
+        from dasha.perception.histogram import clipped_fraction
 
         image = frame.as_uint8()
         if self.detector is None:
@@ -136,7 +138,13 @@ class Senses:
             return TargetSeen(False, 0.0, None, None)
         x1, y1, x2, y2 = (float(v) for v in found.box)
         box = (x1, y1, x2, y2)
-        return TargetSeen(True, float(found.score), box, brisque_reward_score(image, box))
+        return TargetSeen(
+            True,
+            float(found.score),
+            box,
+            brisque_reward_score(image, box),
+            clipped_fraction(image, box),
+        )
 
     def cache_stats(self) -> dict[str, int]:
         return {

@@ -12,13 +12,15 @@ option only, because the trained agents of the paper saw the first definition.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from dasha.perception._image import ImageLike, as_gray
+from dasha.perception._image import ImageLike, as_gray, crop
 
 HISTOGRAM_BINS = 10
+CLIPPED_LEVEL = 250  # of 255: a sensor's saturated pixels, with some noise below full scale
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,8 @@ def histogram(image: ImageLike, fixed_range: bool = False) -> Histogram:
 def histogram_peak(image: ImageLike, fixed_range: bool = False) -> float:
     """P of reward eq. 11 for a frame."""
     return histogram(image, fixed_range).peak
+
+
+def clipped_fraction(image: ImageLike, box: Sequence[float] | None = None) -> float:
+    """Fraction of the frame's (or the ``box`` crop's) pixels at or above ``CLIPPED_LEVEL``."""
+    return float(np.mean(crop(as_gray(image), box) >= CLIPPED_LEVEL))

@@ -51,7 +51,7 @@ class TrainConfig:
     agents: str = "hierarchical"
     encoder: str = "efficientnet-lite0"
     detector: str = "yolo"
-    steps: int = 32_000
+    steps: int = 28_000
     """Environment steps to sample in total (frames the agents act on)."""
     seed: int = 0
     scenes: list[str] | None = None

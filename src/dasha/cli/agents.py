@@ -38,7 +38,7 @@ def train_command(
         str, typer.Option(help="hierarchical (both, one run), exposure or focus.")
     ] = "hierarchical",
     encoder: Encoder = "efficientnet-lite0",
-    steps: Annotated[int, typer.Option(help="Environment steps to sample in total.")] = 32_000,
+    steps: Annotated[int, typer.Option(help="Environment steps to sample in total.")] = 28_000,
     seed: Annotated[
         int, typer.Option(help="Seed of RLlib, the envs and the network initialisation.")
     ] = 0,

@@ -13,6 +13,7 @@ from dasha.cli import app
 from dasha.cli.app import register_all
 
 register_all()
+runner = CliRunner()
 
 
 def test_conditions_are_reproducible_and_in_range():
@@ -89,3 +90,21 @@ def test_bench_quick_run_writes_table_and_figures(tmp_path):
         "fig7_vs_illuminance",
     ):
         assert (out / f"{fig}.png").stat().st_size > 1000, fig
+
+
+def test_gate_bench_reports_pass_rates_by_blur():
+    result = runner.invoke(app, ["gate-bench", "--conditions", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["boxes"] == 2 * 3 * 8  # conditions x (lowest, middle, highest) exposure x offsets
+    gate, flat = info["gate"], info["flat_gate"]
+    assert gate.keys() == flat.keys() and "blur_0_1.25_px_bright" in gate
+    for band, rate in gate.items():
+        if rate is not None:  # the allowance only ever adds to the flat limit
+            assert 0.0 <= flat[band] <= rate <= 1.0, band
+    assert gate["blur_0_1.25_px"] > gate["blur_3.5_inf_px"]
+
+
+def test_gate_bench_rejects_no_conditions():
+    result = runner.invoke(app, ["gate-bench", "--conditions", "0"])
+    assert result.exit_code == 2 and "--conditions" in result.output

@@ -82,9 +82,10 @@ class TrainConfig:
     """If set, A_L's search ends only on a *sharp* detection (box BRISQUE at most this plus
     ``envs.rewards.CLIPPED_BRISQUE_ALLOWANCE`` x the box's clipped fraction); ``None``: any
     detection, the paper's stop rule. See ``envs.rewards.target_found`` for the measurement.
-    A flat gate (no clipped allowance) left A_L at 94 % in focus: at 15 or 20 it rejected
-    sharp boxes in bright frames (A_H hands over peaks up to ~128), which then searched to
-    the horizon; at 25 it accepted 2.5 px and A_L stopped after one imprecise jump (85 %)."""
+    Before the allowance (commit 32be51a), a flat gate left A_L at 94 % in focus: at 15 or
+    20 it rejected sharp boxes in bright frames (A_H hands over peaks up to ~128), which
+    then searched to the horizon; at 25 it accepted 2.5 px and A_L stopped after one
+    imprecise jump (85 %)."""
     observe_lens: bool = True
     """A_L also observes its lens position (``dasha.envs.focus.focus_observation``)."""
     focus_head: str = "jump-step"

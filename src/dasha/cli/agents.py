@@ -69,7 +69,7 @@ def train_command(
         float | None,
         typer.Option(
             "--sharp-brisque-max",
-            help="A_L's search ends only when the detected box's BRISQUE is at most this (plus 60 x the box's clipped fraction), i.e. the target is sharp. [default: 18; --paper: any detection]",
+            help="A_L's search ends only when the detected box's BRISQUE is at most this, plus an allowance for its clipped highlights (measured by `dasha gate-bench`), i.e. the target is sharp. [default: 18; --paper: any detection]",
             show_default=False,
         ),
     ] = None,

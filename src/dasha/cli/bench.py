@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from dasha.cli.app import app, handle_errors, print_json
+from dasha.errors import ConfigError
 
 
 @app.command("bench")
@@ -72,3 +73,39 @@ def bench_command(
         )
     else:
         typer.echo((out / "results.md").read_text())
+
+
+@app.command("gate-bench")
+@handle_errors
+def gate_bench_command(
+    conditions: Annotated[
+        int, typer.Option(help="Random scenes/distances/illuminances to sample (24 boxes each).")
+    ] = 140,
+    seed: Annotated[int, typer.Option(help="Seed of the conditions and lens offsets.")] = 0,
+    sharp_brisque_max: Annotated[
+        float,
+        typer.Option("--sharp-brisque-max", help="The gate's BRISQUE limit for an unclipped box."),
+    ] = 18.0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """How often A_L's sharpness gate passes the target's box, by blur (simulator ground truth),
+    with and without its clipped-highlight allowance: the measurement behind the gate."""
+    from dasha.bench.gate import run_gate_bench
+
+    if conditions <= 0:
+        raise ConfigError(f"--conditions {conditions}: give a positive number of conditions")
+    result = run_gate_bench(conditions, seed, sharp_brisque_max, progress=not json_out)
+    if json_out:
+        print_json(result)
+        return
+    typer.echo(
+        f"{result['boxes']} boxes from {conditions} conditions (seed {seed}), "
+        f"{result['detected_rate']:.1%} detected; share the gate passes:"
+    )
+    for band, rate in result["gate"].items():
+        flat = result["flat_gate"][band]
+        typer.echo(f"  {band:<26} with allowance {_percent(rate):>6}   flat {_percent(flat):>6}")
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1%}"

@@ -61,13 +61,13 @@ def target_found(
     to be at most ``sharp_brisque_limit``, i.e. the detector must find the target *sharp*:
     YOLOv3-tiny still detects at ~8 px of blur (with an unchanged confidence), where
     eq. 12 alone ends the episode out of focus. Clipped highlights raise a sharp box's
-    BRISQUE (saturated patches have unnatural MSCN statistics): measured on the simulator
-    (3,360 boxes, 140 conditions, the lowest, middle and highest suitable exposure), a box
-    within 1.2 px of focus scores 4..13 (median) at a histogram peak of 50..110 with ~2 %
-    of the box clipped, but ~25 at a peak of ~128 with ~20 % clipped, where 2.4 px of blur
-    scores ~34. Hence the allowance per clipped fraction: with 18 + 60 x clipped, 98 % of
-    boxes within 1.2 px pass (93 % of the bright ones; 78 % and 29 % with a flat 18) and
-    11 % of those 2..2.5 px off, none beyond 3.5 px.
+    BRISQUE (saturated patches have unnatural MSCN statistics), and A_H hands over frames
+    with histogram peaks up to ~128, where ~20 % of the box may be clipped; hence the
+    allowance per clipped fraction. `dasha gate-bench` (3,360 simulated boxes, seed 0)
+    measures the gate 18 + 60 x clipped: it passes 98 % of boxes within 1.25 px of focus
+    (93 % of those in bright frames, peak > 115), 53 % at 1.25..2 px, 12 % at 2..2.5 px,
+    5 % at 2.5..3.5 px and none beyond; a flat 18 passes 76 % (28 % in bright frames),
+    27 % and none beyond 2 px.
     """
     if not detected:
         return False

@@ -1,0 +1,115 @@
+"""``dasha gate-bench``: how well A_L's sharpness gate tells a sharp target from a blurred one.
+
+On each of the bench's conditions (``dasha.bench.harness.draw_conditions``) the target's
+box is scored as the gate sees it (BRISQUE and clipped fraction, ``dasha.envs.senses``)
+at the lowest, middle and highest exposure of the table that gives a suitable histogram (the range A_H may hand
+over) and at lens offsets from the in-focus voltage. The report is the share of boxes that
+``dasha.envs.rewards.target_found`` passes per band of blur (the simulator's ground truth),
+with the clipped-highlight allowance and without it (the flat gate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dasha.bench.harness import draw_conditions, open_condition_rig
+from dasha.envs.rewards import is_suitable_peak, target_found
+from dasha.hardware.base import Camera
+from dasha.perception.histogram import histogram
+
+OFFSETS_V = (0.0, 0.03, 0.06, 0.09, 0.12, 0.15, 0.2, 0.3)  # ~20 px of blur per volt
+BLUR_BANDS_PX = ((0.0, 1.25), (1.25, 2.0), (2.0, 2.5), (2.5, 3.5), (3.5, float("inf")))
+BRIGHT_PEAK = 115.0  # histogram peaks above this: A_H's brightest hand-overs (~128)
+
+
+@dataclass(frozen=True)
+class BoxSample:
+    peak: float
+    blur_px: float
+    detected: bool
+    brisque: float | None
+    clipped_fraction: float
+
+
+def sample_boxes(conditions: int, seed: int = 0, progress: bool = True) -> list[BoxSample]:
+    """Score the target's box on the bench's conditions (see the module docstring)."""
+    from tqdm import tqdm
+
+    from dasha.envs.actions import exposure_table_us
+    from dasha.envs.senses import Senses
+
+    senses = Senses(detector="yolo")
+    rng = np.random.default_rng(seed)  # the side of each lens offset
+    samples = []
+    for condition in tqdm(
+        draw_conditions(conditions, seed), disable=not progress, desc="conditions"
+    ):
+        camera, lens = open_condition_rig(condition)
+        in_focus_v = float(camera.grab().meta["in_focus_v"])  # ground truth, as the envs' info
+        lens.set_focus(in_focus_v)  # the suitable exposures are those of the sharp frame
+        table_us = exposure_table_us(camera.exposure_range_us)
+        suitable = [e for e in table_us if _suitable_at(camera, float(e))]
+        if not suitable:
+            continue
+        for exposure_us in (suitable[0], suitable[len(suitable) // 2], suitable[-1]):
+            camera.set_exposure_us(float(exposure_us))
+            for offset_v in OFFSETS_V:
+                sign = 1.0 if rng.random() < 0.5 else -1.0
+                lens.set_focus(lens.focus_range.clamp(in_focus_v + sign * offset_v))
+                frame = camera.grab()
+                seen = senses.target(frame)
+                samples.append(
+                    BoxSample(
+                        peak=histogram(frame.as_uint8()).peak,
+                        blur_px=float(frame.meta["blur_px"]),
+                        detected=seen.detected,
+                        brisque=seen.brisque,
+                        clipped_fraction=seen.clipped_fraction,
+                    )
+                )
+    return samples
+
+
+def _suitable_at(camera: Camera, exposure_us: float) -> bool:
+    camera.set_exposure_us(exposure_us)
+    return is_suitable_peak(histogram(camera.grab().as_uint8()).peak)
+
+
+def pass_rates(
+    samples: list[BoxSample], sharp_brisque_max: float, allow_clipped: bool = True
+) -> dict[str, float | None]:
+    """Share of boxes the gate passes per band of blur [lo, hi), and of the sharpest band's
+    boxes in bright frames."""
+
+    def passes(s: BoxSample) -> bool:
+        clipped = s.clipped_fraction if allow_clipped else 0.0
+        return target_found(s.detected, s.brisque, sharp_brisque_max, clipped)
+
+    def rate(chosen: list[BoxSample]) -> float | None:
+        return float(np.mean([passes(s) for s in chosen])) if chosen else None
+
+    rates = {
+        f"blur_{lo:g}_{hi:g}_px": rate([s for s in samples if lo <= s.blur_px < hi])
+        for lo, hi in BLUR_BANDS_PX
+    }
+    sharp_bright = [s for s in samples if s.blur_px <= BLUR_BANDS_PX[0][1] and s.peak > BRIGHT_PEAK]
+    rates[f"blur_0_{BLUR_BANDS_PX[0][1]:g}_px_bright"] = rate(sharp_bright)
+    return rates
+
+
+def run_gate_bench(
+    conditions: int = 140, seed: int = 0, sharp_brisque_max: float = 18.0, progress: bool = True
+) -> dict[str, Any]:
+    samples = sample_boxes(conditions, seed, progress)
+    return {
+        "conditions": conditions,
+        "seed": seed,
+        "boxes": len(samples),
+        "detected_rate": float(np.mean([s.detected for s in samples])) if samples else 0.0,
+        "sharp_brisque_max": sharp_brisque_max,
+        "gate": pass_rates(samples, sharp_brisque_max),
+        "flat_gate": pass_rates(samples, sharp_brisque_max, allow_clipped=False),
+    }

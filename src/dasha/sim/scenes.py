@@ -9,6 +9,14 @@ A scene becomes two layers for the simulator: the *target* (alpha mask) and the
 background does not smear a ghost of the target). The target mask is the box, softened
 by a few pixels, except where the scene has real depth: ``stereo_motorcycle`` carries a
 Middlebury disparity map, and its mask is the near (high-disparity) part of the box.
+
+A *cut-out* scene (the scene library's, ``dasha.sim.library``) is a target photographed
+on its own, with an alpha channel, placed over a separate background photograph: the
+two layers are then two real depth planes, with no in-painting at all.
+
+Framing follows the thin lens when the target has a physical size (``target_height_px``,
+from ``Optics.image_height_px``): its image is that many pixels tall, wherever it stands.
+Without one, a photograph is framed as the paper's rig saw it: the box with a fixed margin.
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ class Scene:
     target_class: str
     target_box: Box  # x1, y1, x2, y2 in the photograph's pixels
     target_mask: np.ndarray | None = None  # float32 alpha in [0, 1]; None: the box
+    # A cut-out scene's own background photograph (linear reflectance); None: the target
+    # is part of ``reflectance`` (a whole photograph), its surroundings in-painted.
+    background: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -123,15 +134,34 @@ def _builtin(name: str) -> Scene:
     return BUILTIN_SCENES[name]()
 
 
+# Scenes made in this process and known by name (the library's well-posedness check
+# registers the scenes it is judging before they are in any catalogue).
+_REGISTERED: dict[str, Scene] = {}
+
+
+def register_scene(scene: Scene) -> str:
+    """Make ``scene`` loadable by its name in this process; returns the name."""
+    _REGISTERED[scene.name] = scene
+    return scene.name
+
+
 def load_scene(name_or_path: str | Path) -> Scene:
-    """A built-in scene by name, or a user scene: an image file beside ``<stem>.json``."""
+    """A built-in scene by name, a library scene by id, or a user scene: an image file
+    beside ``<stem>.json``."""
     key = str(name_or_path)
     if key in BUILTIN_SCENES:
         return _builtin(key)
+    if key in _REGISTERED:
+        return _REGISTERED[key]
     path = Path(key)
     if not path.suffix:
+        from dasha.sim.library import is_library_scene, load_library_scene
+
+        if is_library_scene(key):
+            return load_library_scene(key)
         raise ConfigError(
-            f"unknown scene {key!r}: use a built-in scene ({', '.join(BUILTIN_SCENES)}) "
+            f"unknown scene {key!r}: use a built-in scene ({', '.join(BUILTIN_SCENES)}), "
+            "a library scene (`dasha scenes` lists them) "
             "or the path of an image file with a sidecar JSON"
         )
     return _load_user_scene(path)
@@ -176,23 +206,53 @@ def _load_user_scene(path: Path) -> Scene:
 FRAMING_MARGIN = 0.6
 
 
-def _view_around(box: Box, aspect: float, margin: float) -> tuple[int, int, int, int]:
-    """x0, y0, width, height of the view: the box plus margin, widened to the sensor aspect."""
+def _view_around(
+    box: Box, aspect: float, margin: float, view_height_px: float | None = None
+) -> tuple[int, int, int, int]:
+    """x0, y0, width, height of the view: the box plus margin, widened to the sensor aspect.
+
+    ``view_height_px`` (in photograph pixels) fixes the view's height instead, i.e. the
+    magnification: the box then covers ``box height / view height`` of the frame.
+    """
     x1, y1, x2, y2 = box
-    bw, bh = (x2 - x1) * (1 + margin), (y2 - y1) * (1 + margin)
-    cw, ch = (bw, bw / aspect) if bw / bh >= aspect else (bh * aspect, bh)
+    if view_height_px is not None:
+        ch = max(float(view_height_px), 2.0)
+        cw = ch * aspect
+    else:
+        bw, bh = (x2 - x1) * (1 + margin), (y2 - y1) * (1 + margin)
+        cw, ch = (bw, bw / aspect) if bw / bh >= aspect else (bh * aspect, bh)
     return round((x1 + x2 - cw) / 2), round((y1 + y2 - ch) / 2), round(cw), round(ch)
 
 
 def frame_scene(
-    scene: Scene, width: int, height: int, margin: float = FRAMING_MARGIN
+    scene: Scene,
+    width: int,
+    height: int,
+    margin: float = FRAMING_MARGIN,
+    target_height_px: float | None = None,
+) -> SceneLayers:
+    """The scene's two layers as the sensor region sees them.
+
+    ``target_height_px``: the height of the target's image (thin-lens magnification); a
+    cut-out is scaled to it, a photograph's view is chosen so that its box is that tall.
+    ``None`` keeps the paper rig's framing (the box plus ``margin``).
+    """
+    if scene.background is not None:
+        return _frame_cutout(scene, width, height, target_height_px)
+    return _frame_photograph(scene, width, height, margin, target_height_px)
+
+
+def _frame_photograph(
+    scene: Scene, width: int, height: int, margin: float, target_height_px: float | None
 ) -> SceneLayers:
     """View the photograph as a print on a uniform wall, the target centred with room around it.
 
     Where the view extends past the photograph, the wall (the photograph's mean
     reflectance) fills in; the target layer is empty there.
     """
-    x0, y0, cw, ch = _view_around(scene.target_box, width / height, margin)
+    box_h = scene.target_box[3] - scene.target_box[1]
+    view_h = None if target_height_px is None else box_h * height / max(target_height_px, 1.0)
+    x0, y0, cw, ch = _view_around(scene.target_box, width / height, margin, view_h)
     h, w = scene.reflectance.shape[:2]
     pad = max(0, -x0, -y0, x0 + cw - w, y0 + ch - h)
     wall = float(scene.reflectance.mean())
@@ -222,3 +282,55 @@ def frame_scene(
     filled = cv2.inpaint(np.rint(reflectance * 65535).astype(np.uint16), hole, 5, cv2.INPAINT_TELEA)
     background = filled.astype(np.float32) / 65535.0
     return SceneLayers(scene.name, scene.target_class, box, alpha, reflectance * alpha, background)
+
+
+# A cut-out without a physical size fills this fraction of the frame height.
+CUTOUT_DEFAULT_HEIGHT_FRACTION = 0.5
+# ... and never more than this fraction of the frame width (a long train stays in view).
+_CUTOUT_MAX_WIDTH_FRACTION = 0.96
+
+
+def cover(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale ``image`` to cover ``width`` x ``height`` and crop the middle (no distortion)."""
+    h, w = image.shape[:2]
+    scale = max(width / w, height / h)
+    sw, sh = max(width, round(w * scale)), max(height, round(h * scale))
+    resized = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    x0, y0 = (sw - width) // 2, (sh - height) // 2
+    return np.ascontiguousarray(resized[y0 : y0 + height, x0 : x0 + width])
+
+
+def _frame_cutout(
+    scene: Scene, width: int, height: int, target_height_px: float | None
+) -> SceneLayers:
+    """The cut-out, scaled to its image height and centred, in front of its background.
+
+    The background is a plane large enough to fill the view at any distance (a wall, a
+    landscape): its photograph covers the frame. The alpha is the cut-out's own, so the
+    occlusion edge is the object's silhouette and blurs with the target's defocus.
+    """
+    assert scene.background is not None
+    mask = scene.target_mask if scene.target_mask is not None else np.ones_like(scene.reflectance)
+    if target_height_px is None:
+        target_height_px = CUTOUT_DEFAULT_HEIGHT_FRACTION * height
+    h, w = scene.reflectance.shape[:2]
+    scale = min(target_height_px / h, _CUTOUT_MAX_WIDTH_FRACTION * width / w)
+    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    target = cv2.resize(scene.reflectance, (tw, th), interpolation=interpolation)
+    alpha_small = np.clip(cv2.resize(mask, (tw, th), interpolation=interpolation), 0.0, 1.0)
+    alpha = np.zeros((height, width), np.float32)
+    layer = np.zeros((height, width), np.float32)
+    x0, y0 = (width - tw) // 2, (height - th) // 2
+    # A target taller than the frame is cropped like the frame crops it.
+    sx0, sy0 = max(0, -x0), max(0, -y0)
+    dx0, dy0 = max(0, x0), max(0, y0)
+    cw, ch = min(tw - sx0, width - dx0), min(th - sy0, height - dy0)
+    alpha[dy0 : dy0 + ch, dx0 : dx0 + cw] = alpha_small[sy0 : sy0 + ch, sx0 : sx0 + cw]
+    layer[dy0 : dy0 + ch, dx0 : dx0 + cw] = target[sy0 : sy0 + ch, sx0 : sx0 + cw]
+    ys, xs = np.nonzero(alpha > 0.5)
+    if xs.size == 0:
+        raise ConfigError(f"scene {scene.name!r}: the target is too small to see at this size")
+    box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+    background = cover(scene.background, width, height)
+    return SceneLayers(scene.name, scene.target_class, box, alpha, layer * alpha, background)

@@ -38,8 +38,15 @@ class Conditions:
     distance_cm: float = 170.0
     illuminance_lux: float = 100.0
     background_cm: float = DEFAULT_BACKGROUND_CM
+    target_size_cm: float | None = None
+    """The target's physical height; its image then follows the thin lens (f / (d - f)).
+    ``None``: the scene's own framing, whatever the distance (the paper rig's)."""
 
     def __post_init__(self) -> None:
+        if self.target_size_cm is not None and not 0.1 <= self.target_size_cm <= 1e5:
+            raise ConfigError(
+                f"target_size_cm={self.target_size_cm} must be between 0.1 and 100000 cm"
+            )
         if not 10.0 <= self.distance_cm <= 1e5:
             raise ConfigError(f"distance_cm={self.distance_cm} must be between 10 and 100000 cm")
         if not 10.0 <= self.background_cm <= 1e7:
@@ -58,14 +65,26 @@ def _quantise_blur_px(blur_px: float) -> float:
     return float(round(4.0 * 1.02 ** round(np.log(blur_px / 4.0) / np.log(1.02)), 3))
 
 
-@functools.lru_cache(maxsize=16)
-def _layers(scene: str, width: int, height: int) -> SceneLayers:
-    return frame_scene(load_scene(scene), width, height)
+def _quantise_height_px(height_px: float | None) -> float | None:
+    """Target image heights within 1 % share one framing (and its blurred layers)."""
+    if height_px is None:
+        return None
+    return float(round(1.01 ** round(np.log(max(height_px, 1.0)) / np.log(1.01)), 2))
+
+
+# Keyed by (scene, width, height, target height px or None): what fixes the framing.
+LayersKey = tuple[str, int, int, float | None]
+
+
+@functools.lru_cache(maxsize=64)
+def _layers(key: LayersKey) -> SceneLayers:
+    scene, width, height, target_height_px = key
+    return frame_scene(load_scene(scene), width, height, target_height_px=target_height_px)
 
 
 @functools.lru_cache(maxsize=384)
-def _blurred(scene: str, width: int, height: int, layer: str, blur_px: float) -> np.ndarray:
-    image: np.ndarray = getattr(_layers(scene, width, height), layer)
+def _blurred(key: LayersKey, layer: str, blur_px: float) -> np.ndarray:
+    image: np.ndarray = getattr(_layers(key), layer)
     out = defocus_blur(image, blur_px)
     out.setflags(write=False)
     return out
@@ -103,8 +122,21 @@ class SimWorld:
         return self.conditions
 
     @property
+    def target_height_px(self) -> float | None:
+        """The target's image height by the thin lens, or ``None`` (the scene's framing)."""
+        size_cm = self.conditions.target_size_cm
+        if size_cm is None:
+            return None
+        return self.optics.image_height_px(size_cm, self.conditions.distance_cm)
+
+    @property
+    def layers_key(self) -> LayersKey:
+        c = self.conditions
+        return (c.scene, self.width, self.height, _quantise_height_px(self.target_height_px))
+
+    @property
     def layers(self) -> SceneLayers:
-        return _layers(self.conditions.scene, self.width, self.height)
+        return _layers(self.layers_key)
 
     # ------------------------------------------------------------ ground truth
     def target_blur_px(self, focus_v: float) -> float:
@@ -126,6 +158,7 @@ class SimWorld:
             "target_box": list(self.layers.target_box),
             "distance_cm": c.distance_cm,
             "background_cm": c.background_cm,
+            "target_size_cm": c.target_size_cm,
             "illuminance_lux": c.illuminance_lux,
             "in_focus_v": self.in_focus_v(),
             "blur_px": blur,
@@ -140,12 +173,12 @@ class SimWorld:
         ``I = blur_t(alpha * R) + (1 - blur_t(alpha)) * blur_b(R_background)``: the target
         occludes the background with its own (blurred) silhouette.
         """
-        key = (self.conditions.scene, self.width, self.height)
+        key = self.layers_key
         bt = _quantise_blur_px(self.target_blur_px(focus_v))
         bb = _quantise_blur_px(self.background_blur_px(focus_v))
-        target = _blurred(*key, "target", bt)
-        alpha = _blurred(*key, "alpha", bt)
-        background = _blurred(*key, "background", bb)
+        target = _blurred(key, "target", bt)
+        alpha = _blurred(key, "alpha", bt)
+        background = _blurred(key, "background", bb)
         return target + (1.0 - alpha) * background
 
     def electron_rate(self, focus_v: float) -> np.ndarray:

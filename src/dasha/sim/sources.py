@@ -22,7 +22,7 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -100,6 +100,16 @@ def ensure_members(package: DebianPackage, members: Mapping[str, str]) -> Path:
     return root
 
 
+def pin_members(package: DebianPackage, members: Iterable[str]) -> dict[str, str]:
+    """Take ``members`` out of the (pinned) package and return their SHA-256s.
+
+    For building a catalogue: the archive's own checksum vouches for what is inside it.
+    """
+    root = package_dir(package)
+    with _archive(package) as deb:
+        return _extract(deb, package, dict.fromkeys(members), root)
+
+
 @contextlib.contextmanager
 def _archive(package: DebianPackage) -> Iterator[Path]:
     """The verified ``.deb``: a copy the user put in ``<cache>/debs/``, else a download."""
@@ -156,10 +166,13 @@ def _data_tar(handle: IO[bytes], package: DebianPackage) -> tuple[int, int]:
     raise ConfigError(f"{package.filename} holds no data.tar member")
 
 
-def _extract(deb: Path, package: DebianPackage, members: Mapping[str, str], root: Path) -> None:
+def _extract(
+    deb: Path, package: DebianPackage, members: Mapping[str, str | None], root: Path
+) -> dict[str, str]:
+    """Extract ``members`` (-> expected SHA-256, ``None``: not pinned); returns their SHA-256s."""
     root.mkdir(parents=True, exist_ok=True)
     wanted = {f"./{m}": m for m in members}
-    found: set[str] = set()
+    found: dict[str, str] = {}
     with open(deb, "rb") as handle:
         offset, _size = _data_tar(handle, package)
         handle.seek(offset)
@@ -178,7 +191,7 @@ def _extract(deb: Path, package: DebianPackage, members: Mapping[str, str], root
                 with source, open(staged, "wb") as out:
                     shutil.copyfileobj(source, out)
                 digest = sha256_of(staged)
-                if digest != members[member]:
+                if members[member] is not None and digest != members[member]:
                     raise ConfigError(
                         f"{member} in {package.filename} has SHA-256 {digest}, expected "
                         f"{members[member]}; the package is not the pinned one"
@@ -186,9 +199,10 @@ def _extract(deb: Path, package: DebianPackage, members: Mapping[str, str], root
                 target = root / member
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, target)
-                found.add(member)
+                found[member] = digest
                 if len(found) == len(wanted):
                     break
-    absent = sorted(set(members) - found)
+    absent = sorted(set(members) - set(found))
     if absent:
         raise ConfigError(f"{package.filename} has no file(s) {', '.join(absent[:5])}")
+    return found

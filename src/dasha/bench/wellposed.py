@@ -1,0 +1,372 @@
+"""Is a scene well-posed for a detector? And the build of the scene library's catalogue.
+
+A scene is *well-posed* when an autofocus driven by the detector can succeed on it and a
+wrong answer would show: on the simulator at nominal optics,
+
+1. **found in focus**: with the lens focused on the target at a metered exposure, the
+   detector finds the target class over the true box (IoU >= ``MIN_IOU``), at both a
+   small and a large image of the target (``CHECK_HEIGHT_FRACTIONS`` of the frame);
+2. **lost when defocused**: at the factory lens position (24 V: ~250 px of blur) it
+   does not find the class at all;
+3. **unambiguous**: the background photograph alone shows no object of that class.
+
+A scene failing any of these is left out of the library, with the reason and the figures.
+``build_catalogue`` lists the candidate photos (below), pins them, pairs every target
+with backgrounds of its own split, checks every scene and returns the catalogue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dasha.errors import ConfigError
+from dasha.sim.library import (
+    CATALOGUE_VERSION,
+    Catalogue,
+    Photo,
+    SceneEntry,
+    builtin_photos,
+    scene_from_photos,
+    scene_id,
+)
+from dasha.sim.scenes import Scene, cover, register_scene
+from dasha.sim.sources import OPENCV_DOC, TUXPAINT_STAMPS
+from dasha.sim.world import Conditions, SimWorld
+
+MIN_IOU = 0.3
+CHECK_HEIGHT_FRACTIONS = (0.3, 0.7)
+CHECK_DISTANCE_CM = 150.0
+CHECK_BACKGROUND_CM = 400.0
+CHECK_ILLUMINANCE_LUX = 150.0
+CHECK_MEAN_LEVEL_DN = 70.0  # the metering target of ``dasha.envs.metering``
+DEFOCUSED_FOCUS_V = 24.0
+BACKGROUNDS_PER_TARGET = 8
+
+_STAMPS = "usr/share/tuxpaint/stamps/"
+_OPENCV = "usr/share/doc/opencv-doc/examples/data/"
+
+# Tux Paint stamps that are photographs of a COCO class (path under stamps/ -> class).
+# Left out on purpose: drawings ("cartoon" folders), mirrored copies of a photo (the same
+# source photograph twice), and animals COCO has no class for (deer, camel, lion...).
+CUTOUT_CLASSES: dict[str, str] = {
+    **{
+        f"animals/birds/{n}.png": "bird"
+        for n in (
+            "adelaide-rosella albino_peahen blackbird chicken_profile crow crowned_crane "
+            "cuckoo drake duck gander guineafowl helmeted_guineafowl hen heron_greatblue "
+            "heron_greatblue_flying lark little-penguin magellanic_penguin magpie nandou "
+            "ostrich owl peacock pelican penguin pigeon pink_flamingo quetzal "
+            "rainbow-lorikeet rooster seagull silver-gull tucan turkey vulture"
+        ).split()
+    },
+    "seasonal/easter/bluebird.png": "bird",
+    "seasonal/easter/chick.png": "bird",
+    "animals/mammals/bears/bear.png": "bear",
+    "animals/mammals/bears/european-bear.png": "bear",
+    "animals/mammals/bears/toys/edward_bear.png": "teddy bear",
+    "animals/mammals/bovines/cow.png": "cow",
+    "animals/mammals/bovines/cow_white.png": "cow",
+    "animals/mammals/bovines/bull.png": "cow",
+    "animals/mammals/bovines/zebu.png": "cow",
+    "animals/mammals/bovines/sheep.png": "sheep",
+    "animals/mammals/bovines/sheep_lamb.png": "sheep",
+    "animals/mammals/bovines/ram.png": "sheep",
+    "animals/mammals/dogs/dog.png": "dog",
+    "animals/mammals/dogs/dingo.png": "dog",
+    "animals/mammals/equines/horse.png": "horse",
+    "animals/mammals/equines/zebra.png": "zebra",
+    "animals/mammals/elephant.png": "elephant",
+    "animals/mammals/giraffe.png": "giraffe",
+    "seasonal/halloween/blackcat.png": "cat",
+    "food/fruit/apple_fuji.png": "apple",
+    "food/fruit/apple_granny_smith.png": "apple",
+    "food/fruit/apple_green.png": "apple",
+    "food/fruit/apple_red.png": "apple",
+    "food/fruit/apple_sierra_beauty.png": "apple",
+    "people/toys/grannysmith.png": "apple",
+    "food/fruit/orange.png": "orange",
+    "food/fruit/orange_seville.png": "orange",
+    "food/fruit/mandarine.png": "orange",
+    "food/fruit/banana.png": "banana",
+    "food/vegetables/broccoli.png": "broccoli",
+    "food/vegetables/carrot.png": "carrot",
+    "food/pizza.png": "pizza",
+    "household/dishes/mug.png": "cup",
+    "household/toilet.png": "toilet",
+    "household/arttools/scissors_small_closed.png": "scissors",
+    "household/arttools/scissors_small_open.png": "scissors",
+    "sports/basketball.png": "sports ball",
+    "sports/soccer.png": "sports ball",
+    "sports/football.png": "sports ball",
+    "sports/tennis_ball.png": "sports ball",
+    "sports/cricketball.png": "sports ball",
+    "sports/australian_rules_football.png": "sports ball",
+    "sports/tennis_racket.png": "tennis racket",
+    "people/fireman200b.png": "person",
+    "people/fireman240a.png": "person",
+    "military/paratrooper.png": "person",
+    "space/spacewalk.png": "person",
+    "vehicles/auto/beetle.png": "car",
+    "vehicles/auto/sedan.png": "car",
+    "vehicles/auto/sportscar2.png": "car",
+    "vehicles/emergency/sedan_police.png": "car",
+    "vehicles/race/indycar.png": "car",
+    "vehicles/auto/truck.png": "truck",
+    "vehicles/emergency/firetruck.png": "truck",
+    "vehicles/garbagetruck.png": "truck",
+    "vehicles/construction/dumper.png": "truck",
+    "vehicles/masstransit/green_korean_bus.png": "bus",
+    "vehicles/flight/planes/747.png": "aeroplane",
+    "military/vehicles/f22_raptor.png": "aeroplane",
+    "vehicles/ship/chineseJunk.png": "boat",
+    "town/roadsigns/stop.png": "stop sign",
+    "town/roadsigns/stoplight_01_red.png": "traffic light",
+}
+# Whole photographs with a target: (source, class). Their box is the detector's own
+# detection on the sharp photograph, as for the built-in scenes.
+WHOLE_PHOTOS: dict[str, tuple[str, str]] = {
+    "ski-astronaut": ("skimage:astronaut", "person"),
+    "ski-chelsea": ("skimage:chelsea", "cat"),
+    "ski-coffee": ("skimage:coffee", "cup"),
+    "ocv-messi5": (f"deb:{OPENCV_DOC.name}|{_OPENCV}messi5.jpg", "person"),
+    "ocv-basketball1": (f"deb:{OPENCV_DOC.name}|{_OPENCV}basketball1.png", "person"),
+    "ocv-orange": (f"deb:{OPENCV_DOC.name}|{_OPENCV}orange.jpg", "orange"),
+    "ocv-apple": (f"deb:{OPENCV_DOC.name}|{_OPENCV}apple.jpg", "apple"),
+    "ocv-fruits": (f"deb:{OPENCV_DOC.name}|{_OPENCV}fruits.jpg", "apple"),
+}
+# Backgrounds: photographs and textures (the check drops a pairing where the background
+# alone shows the target's class).
+BACKGROUND_SOURCES: dict[str, str] = {
+    **{
+        f"ocv-{Path(n).stem}": f"deb:{OPENCV_DOC.name}|{_OPENCV}{n}"
+        for n in (
+            "aero1.jpg aero3.jpg baboon.jpg blox.jpg board.jpg building.jpg butterfly.jpg "
+            "box_in_scene.png graf1.png graf3.png home.jpg leuvenA.jpg leuvenB.jpg "
+            "rubberwhale1.png smarties.png starry_night.jpg stuff.jpg sudoku.png "
+            "HappyFish.jpg notes.png pic1.png pic3.png squirrel_cls.jpg "
+            "aloeL.jpg text_defocus.jpg ela_original.jpg mask.png "
+            "Blender_Suzanne1.jpg left01.jpg cards.png chicky_512.png detect_blob.png "
+            "gradient.png ellipses.jpg imageTextN.png licenseplate_motion.jpg"
+        ).split()
+    },
+    "ski-brick": "skimage:brick",
+    "ski-grass": "skimage:grass",
+    "ski-gravel": "skimage:gravel",
+    "ski-rocket": "skimage:rocket",
+    "ski-hubble": "skimage:hubble_deep_field",
+    "ski-moon": "skimage:moon",
+    "ski-page": "skimage:page",
+    "ski-text": "skimage:text",
+    "ski-coins": "skimage:coins",
+    "ski-ihc": "skimage:immunohistochemistry",
+    "ski-retina": "skimage:retina",
+    "ski-color": "skimage:colorwheel",
+    "mpl-minduka": "matplotlib:Minduka_Present_Blue_Pack.png",
+}
+
+
+@dataclass
+class Judge:
+    """The detector the check runs (one instance, reused for every scene)."""
+
+    detector_name: str = "yolo"
+
+    def __post_init__(self) -> None:
+        from dasha.perception.detectors import load_detector
+
+        self.detector = load_detector(self.detector_name)
+
+    def detections(self, image: np.ndarray, class_name: str) -> list[Any]:
+        self.detector.target = class_name
+        return list(self.detector.detect(image))
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _metered_frame(world: SimWorld, focus_v: float) -> np.ndarray:
+    """A frame whose noise-free mean is the metering target (no exposure loop needed)."""
+    rate = float(world.electron_rate(focus_v).mean())
+    gain = world.sensor.system_gain_dn_per_e(0.0)
+    exposure_us = float(np.clip(CHECK_MEAN_LEVEL_DN / max(rate * gain, 1e-9) * 1e6, 24, 1e6))
+    return world.render(focus_v, exposure_us, 0.0)
+
+
+def check_scene(scene: Scene, judge: Judge, seed: int = 0) -> dict[str, Any]:
+    """The well-posedness figures of one scene and its verdict (``well_posed``, ``reason``)."""
+    name = register_scene(scene)
+    cls = scene.target_class
+    out: dict[str, Any] = {"class": cls}
+    world = SimWorld(Conditions(name, CHECK_DISTANCE_CM, CHECK_ILLUMINANCE_LUX, CHECK_BACKGROUND_CM), seed=seed)
+    reasons: list[str] = []
+    for fraction in CHECK_HEIGHT_FRACTIONS:
+        size_cm = world.optics.object_size_cm(fraction * world.height, CHECK_DISTANCE_CM)
+        world.set_conditions(target_size_cm=size_cm)
+        sharp = _metered_frame(world, world.in_focus_v())
+        truth = world.layers.target_box
+        found = judge.detections(sharp, cls)
+        best = max(found, key=lambda d: (iou(d.box, truth), d.score), default=None)
+        overlap = 0.0 if best is None else iou(best.box, truth)
+        score = 0.0 if best is None or overlap < MIN_IOU else float(best.score)
+        out[f"sharp_score_at_{fraction:g}"] = round(score, 3)
+        out[f"iou_at_{fraction:g}"] = round(overlap, 3)
+        if score == 0.0:
+            reasons.append(
+                f"not found in focus at {fraction:.0%} of the frame height"
+                + ("" if best is None else f" (best box IoU {overlap:.2f} < {MIN_IOU})")
+            )
+        blurred = _metered_frame(world, DEFOCUSED_FOCUS_V)
+        lost = judge.detections(blurred, cls)
+        out[f"defocused_score_at_{fraction:g}"] = round(max((d.score for d in lost), default=0.0), 3)
+        if lost:
+            reasons.append(f"still found at 24 V ({world.target_blur_px(DEFOCUSED_FOCUS_V):.0f} px of blur)")
+    if scene.background is not None:
+        plain = cover(scene.background, world.width, world.height)
+        dn = np.clip(plain / max(float(plain.mean()), 1e-6) * CHECK_MEAN_LEVEL_DN, 0, 255)
+        alone = judge.detections(dn.astype(np.uint8), cls)
+        out["background_alone_score"] = round(max((d.score for d in alone), default=0.0), 3)
+        if alone:
+            reasons.append(f"the background alone shows a {cls}")
+    out["well_posed"] = not reasons
+    out["reason"] = "; ".join(dict.fromkeys(reasons)) or None
+    return out
+
+
+# ------------------------------------------------------------------ building the catalogue
+def _photo_from_source(pid: str, source: str, role: str, cls: str | None) -> Photo:
+    if source.startswith("deb:"):
+        package, _, member = source[4:].partition("|")
+        return Photo(pid, f"deb:{package}", role, cls, member)
+    return Photo(pid, source, role, cls)
+
+
+def candidate_photos() -> list[Photo]:
+    """Every candidate photo, unpinned (no SHA-256 yet)."""
+    photos = builtin_photos()
+    for path, cls in CUTOUT_CLASSES.items():
+        photos.append(
+            Photo(f"tux-{Path(path).stem}", f"deb:{TUXPAINT_STAMPS.name}", "cutout", cls, _STAMPS + path)
+        )
+    photos += [_photo_from_source(pid, src, "photo", cls) for pid, (src, cls) in WHOLE_PHOTOS.items()]
+    photos += [_photo_from_source(pid, src, "background", None) for pid, src in BACKGROUND_SOURCES.items()]
+    ids = [p.id for p in photos]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("candidate photo ids must be unique")
+    return photos
+
+
+def pin_photos(photos: Iterable[Photo]) -> list[Photo]:
+    """Fill in each Debian member's SHA-256 from the pinned package (read once)."""
+    from dasha.sim.sources import PACKAGES, pin_members
+
+    photos = list(photos)
+    by_package: dict[str, list[str]] = {}
+    for p in photos:
+        if p.source.startswith("deb:") and p.member:
+            by_package.setdefault(p.source[4:], []).append(p.member)
+    digests: dict[str, str] = {}
+    for name, members in by_package.items():
+        digests.update(pin_members(PACKAGES[name], members))
+    return [
+        Photo(p.id, p.source, p.role, p.target_class, p.member, digests.get(p.member or "", p.sha256), p.box)
+        for p in photos
+    ]
+
+
+def _unique_by_content(photos: list[Photo]) -> list[Photo]:
+    """Drop a photo whose file is byte-identical to an earlier one (Tux Paint ships copies)."""
+    seen: set[str] = set()
+    kept = []
+    for p in photos:
+        if p.sha256 is not None:
+            if p.sha256 in seen:
+                continue
+            seen.add(p.sha256)
+        kept.append(p)
+    return kept
+
+
+def _with_detected_box(photo: Photo, judge: Judge) -> Photo:
+    """A whole photograph's box: the detector's most confident box of its class."""
+    from dasha.sim.library import _read
+
+    if photo.box is not None or photo.source.startswith("builtin:"):
+        return photo
+    image = _read(photo)
+    found = judge.detections(image, photo.target_class or "")
+    if not found:
+        return photo
+    best = max(found, key=lambda d: d.score)
+    return Photo(photo.id, photo.source, photo.role, photo.target_class, photo.member, photo.sha256, tuple(float(v) for v in best.box))
+
+
+def pairings(targets: Sequence[Photo], backgrounds: Sequence[Photo], per_target: int) -> list[tuple[Photo, Photo | None]]:
+    """Every target with ``per_target`` backgrounds of its own split (hash-ordered: stable)."""
+    pairs: list[tuple[Photo, Photo | None]] = []
+    for t in targets:
+        if t.role == "photo":
+            pairs.append((t, None))
+            continue
+        same = [b for b in backgrounds if b.split == t.split]
+        same.sort(key=lambda b: hashlib.sha256(f"{t.id}@{b.id}".encode()).hexdigest())
+        pairs += [(t, b) for b in same[:per_target]]
+    return pairs
+
+
+def build_catalogue(
+    detector: str = "yolo",
+    per_target: int = BACKGROUNDS_PER_TARGET,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+) -> Catalogue:
+    """Pin the candidate photos, pair them within each split, check every scene."""
+    judge = Judge(detector)
+    photos = _unique_by_content(pin_photos(candidate_photos()))
+    photos = [_with_detected_box(p, judge) for p in photos]
+    by_id = {p.id: p for p in photos}
+    targets = [p for p in photos if p.role != "background"]
+    backgrounds = [p for p in photos if p.role == "background"]
+    scenes: dict[str, SceneEntry] = {}
+    pairs = pairings(targets, backgrounds, per_target)
+    for target, background in progress(pairs) if progress else pairs:
+        sid = scene_id(target.id, None if background is None else background.id)
+        if target.role == "photo" and target.box is None and not target.source.startswith("builtin:"):
+            result = {"well_posed": False, "reason": "the detector finds no target in the photograph"}
+        else:
+            try:
+                result = check_scene(scene_from_photos(target, background, sid), judge)
+            except ConfigError as exc:
+                result = {"well_posed": False, "reason": str(exc)}
+        well_posed = bool(result.pop("well_posed"))
+        reason = result.pop("reason")
+        scenes[sid] = SceneEntry(
+            sid,
+            target.id,
+            None if background is None else background.id,
+            target.target_class or "",
+            target.split,
+            well_posed,
+            reason,
+            result,
+        )
+    checked_with = {
+        "detector": detector,
+        "distance_cm": CHECK_DISTANCE_CM,
+        "background_cm": CHECK_BACKGROUND_CM,
+        "illuminance_lux": CHECK_ILLUMINANCE_LUX,
+        "height_fractions": list(CHECK_HEIGHT_FRACTIONS),
+        "min_iou": MIN_IOU,
+        "defocused_focus_v": DEFOCUSED_FOCUS_V,
+        "backgrounds_per_target": per_target,
+    }
+    return Catalogue(CATALOGUE_VERSION, by_id, scenes, checked_with)

@@ -13,6 +13,9 @@ maps the full well to full scale. Irradiance on the sensor from a Lambertian sce
 illuminance ``E`` and reflectance ``R`` through an f/N lens of transmission T:
 ``E_sensor = E * R * T / (4 N^2)`` (the camera equation; vignetting ignored).
 
+``noise_variance_scale`` multiplies the variance of that temporal noise (shot and read
+alike) and leaves its mean alone: ``mu_e + sqrt(scale) * (noise draw - mu_e)``.
+
 Shot noise is drawn exactly from a Poisson law below ``_EXACT_POISSON_BELOW_E`` electrons
 and from its Gaussian limit (same mean and variance) above, which is 4x faster and
 indistinguishable at those counts.
@@ -48,6 +51,9 @@ class Sensor:
     black_level_dn: float = 0.0
     lens_transmission: float = 0.9
     gamma: float = 1.0
+    # Multiplies the variance of the temporal noise (shot + dark shot + read): a knob for
+    # training across sensors noisier or cleaner than the model, the mean left unchanged.
+    noise_variance_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.bit_depth not in (8, 10, 12, 16):
@@ -59,6 +65,10 @@ class Sensor:
         if not 0.25 <= self.gamma <= 4.0:
             raise ConfigError(
                 f"gamma must be in [0.25, 4] (Basler's Gamma range), not {self.gamma}"
+            )
+        if not (np.isfinite(self.noise_variance_scale) and self.noise_variance_scale > 0):
+            raise ConfigError(
+                f"noise_variance_scale must be a finite number > 0, not {self.noise_variance_scale}"
             )
 
     @property
@@ -97,10 +107,22 @@ class Sensor:
             electron_rate * t_s + self.dark_current_e_per_s * t_s, 0, dtype=np.float32
         )
         z = rng.standard_normal(mean_e.shape, dtype=np.float32)
-        electrons = mean_e + np.sqrt(mean_e + np.float32(self.read_noise_e**2)) * z
+        scaled = self.noise_variance_scale != 1.0
+        # sqrt(scale) on the noise terms only: the variance scales, the mean does not.
+        # Unscaled frames skip the multiplication so they stay bit-identical to before.
+        noise_sd = np.sqrt(mean_e + np.float32(self.read_noise_e**2))
+        if scaled:
+            noise_sd *= np.float32(np.sqrt(self.noise_variance_scale))
+        electrons = mean_e + noise_sd * z
         low = mean_e < _EXACT_POISSON_BELOW_E
         if low.any():
-            electrons[low] = rng.poisson(mean_e[low]) + self.read_noise_e * z[low]
+            shot = rng.poisson(mean_e[low])
+            read = self.read_noise_e * z[low]
+            if scaled:
+                root = np.sqrt(self.noise_variance_scale)
+                electrons[low] = mean_e[low] + root * (shot - mean_e[low]) + root * read
+            else:
+                electrons[low] = shot + read
         np.minimum(electrons, self.full_well_e, out=electrons)
         dn = electrons * np.float32(self.system_gain_dn_per_e(gain_db))
         if self.gamma != 1.0:  # the camera's gamma LUT, on the digital signal before output

@@ -287,8 +287,11 @@ def gaussian_kernel(diameter_px: float) -> np.ndarray:
     return _finish(_pixel_means(samples, half), half)
 
 
-def psf_kernel(diameter_px: float, psf: str = "disk", sign: int = 1) -> np.ndarray:
-    """The PSF kernel of a shape (``PSF_SHAPES``) and blur diameter; ``sign``: of the defocus."""
+def psf_kernel(diameter_px: float, psf: str = "disk", sign: float = 1) -> np.ndarray:
+    """The PSF kernel of a shape (``PSF_SHAPES``) and blur diameter.
+
+    ``sign``: the defocus or its sign (only its sign is used, by ``"disk-sa"`` alone).
+    """
     if check_psf(psf) == "disk-sa":
         return sa_disk_kernel(float(diameter_px), int(np.sign(sign)))
     if psf == "gaussian":
@@ -297,12 +300,12 @@ def psf_kernel(diameter_px: float, psf: str = "disk", sign: int = 1) -> np.ndarr
 
 
 def defocus_blur(
-    linear: np.ndarray, diameter_px: float, psf: str = "disk", sign: int = 1
+    linear: np.ndarray, diameter_px: float, psf: str = "disk", sign: float = 1
 ) -> np.ndarray:
     """Convolve a linear-light float32 image with a PSF (reflected borders).
 
-    ``psf``: one of ``PSF_SHAPES``; ``sign``: the sign of the defocus, which only
-    ``"disk-sa"`` depends on.
+    ``psf``: one of ``PSF_SHAPES``; ``sign``: the signed defocus (``Optics.defocus_dpt``)
+    or its sign, which only ``"disk-sa"`` depends on.
     """
     check_psf(psf)
     if diameter_px < 0.5:

@@ -40,13 +40,13 @@ from dasha.sim.sources import OPENCV_DOC, TUXPAINT_STAMPS
 from dasha.sim.world import Conditions, SimWorld
 
 MIN_IOU = 0.3
-CHECK_HEIGHT_FRACTIONS = (0.3, 0.7)
+CHECK_HEIGHT_FRACTIONS = (0.15, 0.3, 0.5, 0.7, 0.9)
 CHECK_DISTANCE_CM = 150.0
 CHECK_BACKGROUND_CM = 400.0
 CHECK_ILLUMINANCE_LUX = 150.0
 CHECK_MEAN_LEVEL_DN = 70.0  # the metering target of ``dasha.envs.metering``
 DEFOCUSED_FOCUS_V = 24.0
-BACKGROUNDS_PER_TARGET = 8
+BACKGROUNDS_PER_TARGET = 12
 
 _STAMPS = "usr/share/tuxpaint/stamps/"
 _OPENCV = "usr/share/doc/opencv-doc/examples/data/"
@@ -126,7 +126,6 @@ CUTOUT_CLASSES: dict[str, str] = {
     "military/vehicles/f22_raptor.png": "aeroplane",
     "vehicles/ship/chineseJunk.png": "boat",
     "town/roadsigns/stop.png": "stop sign",
-    "town/roadsigns/stoplight_01_red.png": "traffic light",
 }
 # Whole photographs with a target: (source, class). Their box is the detector's own
 # detection on the sharp photograph, as for the built-in scenes.
@@ -204,33 +203,45 @@ def _metered_frame(world: SimWorld, focus_v: float) -> np.ndarray:
 
 
 def check_scene(scene: Scene, judge: Judge, seed: int = 0) -> dict[str, Any]:
-    """The well-posedness figures of one scene and its verdict (``well_posed``, ``reason``)."""
+    """The well-posedness figures of one scene and its verdict (``well_posed``, ``reason``).
+
+    The target is checked at every size of ``CHECK_HEIGHT_FRACTIONS``; the longest run of
+    neighbouring sizes where it is found in focus (and lost defocused) is the scene's
+    ``height_fractions`` range, which condition sets draw the target's image size from.
+    """
     name = register_scene(scene)
     cls = scene.target_class
-    out: dict[str, Any] = {"class": cls}
-    world = SimWorld(Conditions(name, CHECK_DISTANCE_CM, CHECK_ILLUMINANCE_LUX, CHECK_BACKGROUND_CM), seed=seed)
-    reasons: list[str] = []
+    out: dict[str, Any] = {}
+    conditions = Conditions(name, CHECK_DISTANCE_CM, CHECK_ILLUMINANCE_LUX, CHECK_BACKGROUND_CM)
+    world = SimWorld(conditions, seed=seed)
+    good: list[bool] = []
+    sharp_scores, defocused_scores = [], []
     for fraction in CHECK_HEIGHT_FRACTIONS:
         size_cm = world.optics.object_size_cm(fraction * world.height, CHECK_DISTANCE_CM)
         world.set_conditions(target_size_cm=size_cm)
-        sharp = _metered_frame(world, world.in_focus_v())
         truth = world.layers.target_box
-        found = judge.detections(sharp, cls)
+        found = judge.detections(_metered_frame(world, world.in_focus_v()), cls)
         best = max(found, key=lambda d: (iou(d.box, truth), d.score), default=None)
-        overlap = 0.0 if best is None else iou(best.box, truth)
-        score = 0.0 if best is None or overlap < MIN_IOU else float(best.score)
-        out[f"sharp_score_at_{fraction:g}"] = round(score, 3)
-        out[f"iou_at_{fraction:g}"] = round(overlap, 3)
-        if score == 0.0:
-            reasons.append(
-                f"not found in focus at {fraction:.0%} of the frame height"
-                + ("" if best is None else f" (best box IoU {overlap:.2f} < {MIN_IOU})")
-            )
-        blurred = _metered_frame(world, DEFOCUSED_FOCUS_V)
-        lost = judge.detections(blurred, cls)
-        out[f"defocused_score_at_{fraction:g}"] = round(max((d.score for d in lost), default=0.0), 3)
-        if lost:
+        score = 0.0 if best is None or iou(best.box, truth) < MIN_IOU else float(best.score)
+        lost = judge.detections(_metered_frame(world, DEFOCUSED_FOCUS_V), cls) if score else []
+        defocused = max((d.score for d in lost), default=0.0)
+        sharp_scores.append(round(score, 3))
+        defocused_scores.append(round(defocused, 3))
+        good.append(score > 0 and not lost)
+    out["height_fractions_checked"] = list(CHECK_HEIGHT_FRACTIONS)
+    out["sharp_scores"] = sharp_scores
+    out["defocused_scores"] = defocused_scores
+    run = _longest_run(good)
+    reasons: list[str] = []
+    if run is None or run[1] - run[0] < 1:
+        if not any(sharp_scores):
+            reasons.append("not found in focus at any size")
+        elif any(defocused_scores):
             reasons.append(f"still found at 24 V ({world.target_blur_px(DEFOCUSED_FOCUS_V):.0f} px of blur)")
+        else:
+            reasons.append("found in focus at fewer than two neighbouring sizes")
+    else:
+        out["height_fractions"] = [CHECK_HEIGHT_FRACTIONS[run[0]], CHECK_HEIGHT_FRACTIONS[run[1]]]
     if scene.background is not None:
         plain = cover(scene.background, world.width, world.height)
         dn = np.clip(plain / max(float(plain.mean()), 1e-6) * CHECK_MEAN_LEVEL_DN, 0, 255)
@@ -239,8 +250,22 @@ def check_scene(scene: Scene, judge: Judge, seed: int = 0) -> dict[str, Any]:
         if alone:
             reasons.append(f"the background alone shows a {cls}")
     out["well_posed"] = not reasons
-    out["reason"] = "; ".join(dict.fromkeys(reasons)) or None
+    out["reason"] = "; ".join(reasons) or None
     return out
+
+
+def _longest_run(flags: Sequence[bool]) -> tuple[int, int] | None:
+    """First and last index of the longest run of True (the earliest among equals)."""
+    best: tuple[int, int] | None = None
+    start = None
+    for i, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            if best is None or i - 1 - start > best[1] - best[0]:
+                best = (start, i - 1)
+            start = None
+    return best
 
 
 # ------------------------------------------------------------------ building the catalogue
@@ -299,11 +324,11 @@ def _unique_by_content(photos: list[Photo]) -> list[Photo]:
 
 def _with_detected_box(photo: Photo, judge: Judge) -> Photo:
     """A whole photograph's box: the detector's most confident box of its class."""
-    from dasha.sim.library import _read
+    from dasha.sim.library import read_rgb
 
-    if photo.box is not None or photo.source.startswith("builtin:"):
+    if photo.role != "photo" or photo.box is not None or photo.source.startswith("builtin:"):
         return photo
-    image = _read(photo)
+    image = read_rgb(photo)
     found = judge.detections(image, photo.target_class or "")
     if not found:
         return photo

@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "dasha.cli.devices",
     "dasha.cli.agents",
     "dasha.cli.bench",
+    "dasha.cli.scenes",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

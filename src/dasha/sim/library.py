@@ -183,7 +183,13 @@ class Catalogue:
 @functools.lru_cache(maxsize=1)
 def catalogue() -> Catalogue:
     """The shipped catalogue (photos, splits, scenes and their checks)."""
-    text = resources.files("dasha").joinpath("data", "scenes", CATALOGUE_FILE).read_text()
+    path = resources.files("dasha").joinpath("data", "scenes", CATALOGUE_FILE)
+    if not path.is_file():
+        raise ConfigError(
+            f"the scene library's catalogue {CATALOGUE_FILE} is missing from the installed "
+            "package; reinstall dasha (or rebuild it with `dasha scenes build`)"
+        )
+    text = path.read_text()
     return Catalogue.from_dict(json.loads(text))
 
 
@@ -243,6 +249,12 @@ def _read(photo: Photo) -> np.ndarray:
     return image
 
 
+def read_rgb(photo: Photo) -> np.ndarray:
+    """The photograph without its alpha channel (a background or a whole photograph)."""
+    image = _read(photo)
+    return image[..., :3] if image.ndim == 3 else image
+
+
 def _shrink(image: np.ndarray, box: tuple[float, ...] | None = None) -> tuple[np.ndarray, float]:
     scale = min(1.0, MAX_PHOTO_SIDE_PX / max(image.shape[:2]))
     if scale < 1.0:
@@ -266,9 +278,8 @@ def cutout_layers(photo: Photo) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=64)
-def background_reflectance(photo_id: str) -> np.ndarray:
-    photo = catalogue().photos[photo_id]
-    image, _ = _shrink(_read(photo))
+def background_reflectance(photo: Photo) -> np.ndarray:
+    image, _ = _shrink(read_rgb(photo))
     return srgb_to_linear(image)
 
 
@@ -277,7 +288,7 @@ def _whole_photo_scene(photo: Photo) -> Scene:
         return load_scene(photo.source[8:])
     if photo.box is None or photo.target_class is None:
         raise ConfigError(f"photo {photo.id}: a whole photograph needs a class and a box")
-    image, scale = _shrink(_read(photo))
+    image, scale = _shrink(read_rgb(photo))
     x1, y1, x2, y2 = (v * scale for v in photo.box)
     return Scene(photo.id, srgb_to_linear(image), photo.target_class, (x1, y1, x2, y2))
 
@@ -297,7 +308,7 @@ def scene_from_photos(target: Photo, background: Photo | None, name: str) -> Sce
         target.target_class,
         (0.0, 0.0, float(reflectance.shape[1]), float(reflectance.shape[0])),
         alpha,
-        background_reflectance(background.id),
+        background_reflectance(background),
     )
 
 

@@ -23,6 +23,7 @@ from dasha.errors import ConfigError
 from dasha.sim.optics import Optics, defocus_blur
 from dasha.sim.scenes import SceneLayers, frame_scene, load_scene
 from dasha.sim.sensor import Sensor
+from dasha.sim.variation import NOMINAL, Variation
 
 # Conditions of the paper's training schedule.
 DISTANCE_RANGE_CM = (140.0, 200.0)
@@ -41,6 +42,9 @@ class Conditions:
     target_size_cm: float | None = None
     """The target's physical height; its image then follows the thin lens (f / (d - f)).
     ``None``: the scene's own framing, whatever the distance (the paper rig's)."""
+    variation: Variation = NOMINAL
+    """How this lens and sensor differ from their nominal model (calibration, f-number,
+    PSF, noise, gain): the truth of the world, never known to the agents."""
 
     def __post_init__(self) -> None:
         if self.target_size_cm is not None and not 0.1 <= self.target_size_cm <= 1e5:
@@ -83,9 +87,9 @@ def _layers(key: LayersKey) -> SceneLayers:
 
 
 @functools.lru_cache(maxsize=384)
-def _blurred(key: LayersKey, layer: str, blur_px: float) -> np.ndarray:
+def _blurred(key: LayersKey, layer: str, blur_px: float, psf: str, sign: int) -> np.ndarray:
     image: np.ndarray = getattr(_layers(key), layer)
-    out = defocus_blur(image, blur_px)
+    out = defocus_blur(image, blur_px, psf=psf, sign=sign)
     out.setflags(write=False)
     return out
 
@@ -107,7 +111,14 @@ class SimWorld:
                 f"sensor region {self.width}x{self.height} px must be 8..4096 on each side"
             )
         self.rng = np.random.default_rng(self.seed)
+        self.nominal_optics, self.nominal_sensor = self.optics, self.sensor
+        self._apply_variation()
         _ = self.layers  # load (and validate) the scene now, not at the first frame
+
+    def _apply_variation(self) -> None:
+        # ``optics`` / ``sensor`` are the world's truth: the nominal models as varied.
+        variation = self.conditions.variation
+        self.optics, self.sensor = variation.apply(self.nominal_optics, self.nominal_sensor)
 
     def reseed(self, seed: int | None) -> None:
         self.seed = seed
@@ -117,7 +128,10 @@ class SimWorld:
         """Change scene / distance_cm / illuminance_lux / background_cm (validated)."""
         if isinstance(changes.get("scene"), Path):
             changes["scene"] = str(changes["scene"])
+        if isinstance(changes.get("variation"), dict):
+            changes["variation"] = Variation.from_dict(changes["variation"])
         self.conditions = replace(self.conditions, **changes)
+        self._apply_variation()
         _ = self.layers  # fail early on a bad scene
         return self.conditions
 
@@ -159,6 +173,7 @@ class SimWorld:
             "distance_cm": c.distance_cm,
             "background_cm": c.background_cm,
             "target_size_cm": c.target_size_cm,
+            "variation": None if c.variation.nominal else c.variation.to_dict(),
             "illuminance_lux": c.illuminance_lux,
             "in_focus_v": self.in_focus_v(),
             "blur_px": blur,
@@ -173,13 +188,21 @@ class SimWorld:
         ``I = blur_t(alpha * R) + (1 - blur_t(alpha)) * blur_b(R_background)``: the target
         occludes the background with its own (blurred) silhouette.
         """
-        key = self.layers_key
+        key, c, psf = self.layers_key, self.conditions, self.optics.psf
         bt = _quantise_blur_px(self.target_blur_px(focus_v))
         bb = _quantise_blur_px(self.background_blur_px(focus_v))
-        target = _blurred(key, "target", bt)
-        alpha = _blurred(key, "alpha", bt)
-        background = _blurred(key, "background", bb)
+        # Only an aberrated PSF tells front from back focus; the others share one cache entry.
+        st = self._psf_sign(focus_v, c.distance_cm)
+        sb = self._psf_sign(focus_v, c.background_cm)
+        target = _blurred(key, "target", bt, psf, st)
+        alpha = _blurred(key, "alpha", bt, psf, st)
+        background = _blurred(key, "background", bb, psf, sb)
         return target + (1.0 - alpha) * background
+
+    def _psf_sign(self, focus_v: float, distance_cm: float) -> int:
+        if self.optics.psf != "disk-sa":
+            return 1
+        return 1 if self.optics.defocus_dpt(focus_v, distance_cm) >= 0 else -1
 
     def electron_rate(self, focus_v: float) -> np.ndarray:
         """Mean photo-electrons per second per pixel."""
@@ -188,4 +211,6 @@ class SimWorld:
         return self.reflectance_at(focus_v) * scale
 
     def render(self, focus_v: float, exposure_us: float, gain_db: float) -> np.ndarray:
-        return self.sensor.expose(self.electron_rate(focus_v), exposure_us, gain_db, self.rng)
+        """One frame; the sensor's true gain is the commanded one plus the variation's offset."""
+        true_gain_db = gain_db + self.conditions.variation.gain_offset_db
+        return self.sensor.expose(self.electron_rate(focus_v), exposure_us, true_gain_db, self.rng)

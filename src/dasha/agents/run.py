@@ -8,7 +8,7 @@ for evaluation only: the agents never see it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,15 @@ from typing import Any
 import numpy as np
 
 from dasha.agents.policy import Policy, action_sizes_of
+from dasha.envs.config import EpisodeConfig
 from dasha.envs.focus import with_lens_position
 from dasha.envs.hierarchical import EXPOSURE, FOCUS, HierarchicalEpisode
 from dasha.errors import ConfigError
 from dasha.hardware.base import Frame
+from dasha.perception.encoder import DEFAULT_ENCODER
 
-DEFAULT_ENCODER = "efficientnet-lite0"
+# What a trained A_L fixes of its episodes: the stop rule it learned and what it observes.
+TRAINED_OPTIONS = ("sharp_brisque_max", "observe_lens")
 
 
 def shipped_policy_dir(encoder: str = DEFAULT_ENCODER) -> Path:
@@ -54,14 +57,14 @@ class Policies:
 
     @property
     def episode_options(self) -> dict[str, Any]:
-        """The ``HierarchicalEpisode`` options the focus policy was trained with: its
-        sharpness gate (None: the paper's eq. 12) and whether it observes the lens position."""
-        extra = self.focus.spec.extra
-        gate = extra.get("sharp_brisque_max")
-        return {
-            "sharp_brisque_max": None if gate is None else float(gate),
-            "observe_lens": self.focus.spec.observe_lens,
-        }
+        """The episode options the focus policy was trained with: its sharpness gate (None:
+        the paper's eq. 12) and whether it observes the lens position."""
+        trained = self.focus.spec.episode
+        return {name: getattr(trained, name) for name in TRAINED_OPTIONS}
+
+    def episode(self, base: EpisodeConfig | None = None) -> EpisodeConfig:
+        """``base`` (conditions, perception, ... of the run) with the trained options."""
+        return replace(base or EpisodeConfig(), **self.episode_options)
 
     def check(self, episode: HierarchicalEpisode) -> None:
         """The policies must fit the rig's action spaces (e.g. a webcam's focus range)."""
@@ -167,12 +170,11 @@ def decision_latency_ms(
 ) -> dict[str, float]:
     """One decision = encode the frame + run the policy, uncached (what a camera pays per move)."""
     frame = episode.camera.grab()
-    encoder = episode.senses.encoder
     times = []
     for _ in range(repeats):
         tick = time.perf_counter()
-        features = encoder.encode(frame.as_uint8()).astype(np.float32)
-        if episode.observe_lens:  # the driver knows the lens position: no cost to speak of
+        features = episode.senses.encode(frame).astype(np.float32)
+        if episode.config.observe_lens:  # the driver knows the lens position: no cost to speak of
             features = with_lens_position(features, episode.lens)
         policies.focus.act(features)
         times.append((time.perf_counter() - tick) * 1e3)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dasha.bench import figures
+from dasha import plots as figures
 from dasha.bench.harness import (
     AE_METHODS_BENCHED,
     CLASSICAL_AF,
@@ -26,8 +26,8 @@ from dasha.bench.harness import (
 )
 from dasha.bench.report import write_results
 from dasha.envs.rewards import is_suitable_peak
-from dasha.envs.senses import Senses
 from dasha.perception.histogram import histogram
+from dasha.perception.senses import Senses
 
 QUICK = {"episodes": 12, "rl_steps": 6_000}
 FULL = {"episodes": 100, "rl_steps": 40_000}
@@ -68,16 +68,15 @@ def _outcome(
 
 def dasha_runner(senses: Senses, policies: Any, keep: dict[str, Any]) -> MethodRunner:
     from dasha.agents.run import run_episode
+    from dasha.envs.config import EpisodeConfig
     from dasha.envs.hierarchical import HierarchicalEpisode
+
+    # The bench sets each condition on the rig itself (the same for every method).
+    config = policies.episode(EpisodeConfig(randomize=False))
 
     def run(c: Condition) -> Outcome:
         camera, lens = open_condition_rig(c)
-        episode = HierarchicalEpisode(
-            **policies.episode_options,
-            senses=senses,
-            rig=lambda: (camera, lens),
-            randomize=False,
-        )
+        episode = HierarchicalEpisode(config, senses=senses, rig=lambda: (camera, lens))
         report, first, last = run_episode(episode, policies, seed=c.seed)
         keep.setdefault("dasha_frames", []).append((c, first, last))
         decisions = report.exposure_moves + report.lens_moves

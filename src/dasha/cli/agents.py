@@ -107,20 +107,22 @@ def train_command(
     ] = False,
 ) -> None:
     """Train DASHA's agents with RLlib PPO (progress bar; TensorBoard logs in OUT/tensorboard)."""
-    from dasha.agents.train import TrainConfig, recipe, train
+    from dataclasses import replace
 
+    from dasha.agents.train import TRAINING_EPISODE, TrainConfig, recipe, train
+
+    episode = replace(TRAINING_EPISODE, encoder=encoder, scenes=tuple(scenes or ()) or None)
     config = TrainConfig(
         out=out,
         agents=agents,
-        encoder=encoder,
         steps=steps,
         seed=seed,
-        scenes=scenes,
         ray_address=ray_address,
         num_env_runners=env_runners,
         batch_steps=batch_steps,
         **recipe(
             paper,
+            episode=episode,
             sharp_brisque_max=sharp_brisque_max,
             focus_head=focus_head,
             observe_lens=observe_lens,
@@ -173,8 +175,8 @@ def focus_command(
 ) -> None:
     """Expose and focus the camera once with the trained agents (exposure, hand-over, lens moves)."""
     from dasha.agents.run import Policies, run_episode
+    from dasha.envs.config import EpisodeConfig
     from dasha.envs.hierarchical import HierarchicalEpisode
-    from dasha.envs.senses import Senses
     from dasha.hardware.session import Rig
     from dasha.io import write_image
 
@@ -194,14 +196,16 @@ def focus_command(
             recording=recording,
             settings=settings,
         )
-    with rig:
-        senses = Senses(encoder=encoder, target=target or (None if camera == "sim" else "person"))
-        episode = HierarchicalEpisode(
-            **policies.episode_options,
-            senses=senses,
-            rig=lambda: (rig.camera, rig.lens),
-            randomize=False,
+    config = policies.episode(
+        EpisodeConfig(
+            encoder=encoder,
+            target=target or (None if camera == "sim" else "person"),
+            cache_size=0,  # one episode: nothing to reuse
+            randomize=False,  # the user's conditions
         )
+    )
+    with rig:
+        episode = HierarchicalEpisode(config, rig=lambda: (rig.camera, rig.lens))
         policies.check(episode)
         report, before, after = run_episode(episode, policies, seed=seed)
     if save_frames is not None:
@@ -246,13 +250,15 @@ def evaluate_command(
     from tqdm import tqdm
 
     from dasha.agents.run import Policies, decision_latency_ms, run_episode, summarize
+    from dasha.envs.config import EpisodeConfig
     from dasha.envs.hierarchical import HierarchicalEpisode
-    from dasha.envs.senses import Senses
 
     policies = Policies.load(policy, encoder)
-    episode = HierarchicalEpisode(
-        **policies.episode_options, senses=Senses(encoder=encoder), scenes=scenes
+    # No perception cache: every evaluation frame is perceived with its own noise.
+    config = policies.episode(
+        EpisodeConfig(encoder=encoder, scenes=tuple(scenes or ()) or None, cache_size=0)
     )
+    episode = HierarchicalEpisode(config)
     policies.check(episode)
     reports = [
         run_episode(episode, policies, seed=seed + i)[0]

@@ -9,6 +9,7 @@ import typer
 
 from dasha.cli import rig_options as ro
 from dasha.cli.app import app, handle_errors, print_json
+from dasha.cli.options import ConditionsName, SplitName, episode_conditions
 
 Encoder = Annotated[
     str, typer.Option(help="Encoder E(I): efficientnet-lite0 (default, offline) or resnet152.")
@@ -45,9 +46,11 @@ def train_command(
     scenes: Annotated[
         list[str] | None,
         typer.Option(
-            "--scene", help="Train on these scenes only (repeatable); default all built-in."
+            "--scene", help="Train on these scenes only (repeatable); default the split's scenes."
         ),
     ] = None,
+    conditions: ConditionsName = "paper",
+    split: SplitName = None,
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -111,7 +114,9 @@ def train_command(
 
     from dasha.agents.train import TRAINING_EPISODE, TrainConfig, recipe, train
 
-    episode = replace(TRAINING_EPISODE, encoder=encoder, scenes=tuple(scenes or ()) or None)
+    episode = replace(
+        TRAINING_EPISODE, encoder=encoder, **episode_conditions(conditions, split, "train", scenes)
+    )
     config = TrainConfig(
         out=out,
         agents=agents,
@@ -242,11 +247,15 @@ def evaluate_command(
     policy: PolicyDir = None,
     encoder: Encoder = "efficientnet-lite0",
     scenes: Annotated[
-        list[str] | None, typer.Option("--scene", help="Scenes (repeatable); default all built-in.")
+        list[str] | None,
+        typer.Option("--scene", help="Scenes (repeatable); default the split's scenes."),
     ] = None,
+    conditions: ConditionsName = "paper",
+    split: SplitName = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Run the agents on random simulator conditions (140..200 cm, 13..300 lx) and report the targets."""
+    """Run the agents on random simulator conditions of a condition set (paper: 140..200 cm,
+    13..300 lx) and report the targets."""
     from tqdm import tqdm
 
     from dasha.agents.run import Policies, decision_latency_ms, run_episode, summarize
@@ -256,7 +265,9 @@ def evaluate_command(
     policies = Policies.load(policy, encoder)
     # No perception cache: every evaluation frame is perceived with its own noise.
     config = policies.episode(
-        EpisodeConfig(encoder=encoder, scenes=tuple(scenes or ()) or None, cache_size=0)
+        EpisodeConfig(
+            encoder=encoder, cache_size=0, **episode_conditions(conditions, split, "test", scenes)
+        )
     )
     episode = HierarchicalEpisode(config)
     policies.check(episode)
@@ -269,6 +280,8 @@ def evaluate_command(
         **decision_latency_ms(episode, policies),
         "seed": seed,
         "encoder": encoder,
+        "conditions": config.conditions,
+        "split": config.split,
     }
     if json_out:
         print_json(summary)

@@ -85,7 +85,13 @@ def test_bench_quick_run_writes_table_and_figures(tmp_path):
     payload = json.loads((out / "results.json").read_text())
     assert len(payload["conditions"]) == 2 and len(payload["episodes"]["dasha"]) == 2
     assert payload["meta"]["conditions"] == "paper" and payload["meta"]["split"] is None
-    assert "| dasha |" in (out / "results.md").read_text()
+    # the same per-scene and per-band breakdown as dasha evaluate, for every method
+    assert set(payload["breakdown"]) == set(methods)
+    for result in payload["breakdown"].values():
+        assert sum(s["episodes"] for s in result["per_scene"].values()) == 2
+        assert result["per_distance_band"]["100-200 cm"]["episodes"] == 2
+    report = (out / "results.md").read_text()
+    assert "| dasha |" in report and "## Success (mean lens moves) by distance band" in report
     for fig in (
         "fig3_learning_curves",
         "fig4_detection_map",

@@ -252,6 +252,13 @@ def evaluate_command(
     ] = None,
     conditions: ConditionsName = "paper",
     split: SplitName = None,
+    episodes_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--episodes-out",
+            help="Write one JSON record per episode (conditions, every move, why it stopped) to this .jsonl file.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run the agents on random simulator conditions of a condition set (paper: 140..200 cm,
@@ -275,6 +282,12 @@ def evaluate_command(
         run_episode(episode, policies, seed=seed + i)[0]
         for i in tqdm(range(episodes), disable=json_out, desc="episodes")
     ]
+    if episodes_out is not None:
+        from dasha.io import write_jsonl
+
+        write_jsonl(
+            episodes_out, ({"seed": seed + i, **r.to_dict()} for i, r in enumerate(reports))
+        )
     summary = {
         **summarize(reports),
         **decision_latency_ms(episode, policies),
@@ -285,8 +298,17 @@ def evaluate_command(
     }
     if json_out:
         print_json(summary)
-    else:
-        for key, value in summary.items():
+        return
+    for key, value in summary.items():
+        if isinstance(value, dict):  # per_scene, per_distance_band
+            typer.echo(key)
+            for name, stats in value.items():
+                if stats["episodes"]:
+                    typer.echo(
+                        f"  {name:30s} success {stats['success_rate']:.3f}, "
+                        f"lens moves {stats['lens_moves_mean']:.2f}, {stats['episodes']} episodes"
+                    )
+        else:
             typer.echo(
                 f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}"
             )

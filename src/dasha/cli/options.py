@@ -42,7 +42,7 @@ SplitName = Annotated[
     str | None,
     typer.Option(
         "--split",
-        help="Split of the condition set: train, val or test. [default: train for dasha train, test for evaluate and bench; a set without splits (paper) takes none]",
+        help="Split of the condition set: train, val or test. Default: train for dasha train, test for evaluate and bench; a set without splits (paper) takes none.",
         show_default=False,
     ),
 ]

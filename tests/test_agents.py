@@ -12,8 +12,8 @@ import dasha.envs  # noqa: F401
 from dasha.agents.policy import Policy, PolicySpec, build_net, greedy_action
 from dasha.agents.run import Policies, run_episode, summarize
 from dasha.envs.hierarchical import HierarchicalEpisode
-from dasha.envs.senses import Senses
 from dasha.errors import ConfigError
+from dasha.perception.senses import Senses
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +241,9 @@ def test_stable_baselines3_ppo_trains_on_focus_env(senses):
 @pytest.mark.slow
 @pytest.mark.parametrize("head", ["categorical", "grid-gaussian", "jump-step"])
 def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, head):
-    from dasha.agents.train import TrainConfig, train
+    from dataclasses import replace
+
+    from dasha.agents.train import TRAINING_EPISODE, TrainConfig, train
 
     config = TrainConfig(
         out=tmp_path / "run",
@@ -249,12 +251,15 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, 
         batch_steps=64,
         minibatch_size=32,
         epochs=1,
-        scenes=["cameraman"],
         checkpoint_every=1,
         focus_head=head,
-        sharp_brisque_max=15.0 if head != "categorical" else None,
         lr_final=3e-5 if head != "categorical" else None,
-        observe_lens=head == "jump-step",
+        episode=replace(
+            TRAINING_EPISODE,
+            scenes=("cameraman",),
+            sharp_brisque_max=15.0 if head != "categorical" else None,
+            observe_lens=head == "jump-step",
+        ),
     )
     summary = train(config, progress=False)
     assert summary["env_steps"] >= 64
@@ -282,23 +287,30 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, 
     assert policies.focus.spec.head == head and policies.exposure.spec.head == "categorical"
     assert policies.focus.spec.value_trunk == (head != "categorical")
     assert policies.episode_options == {
-        "sharp_brisque_max": config.sharp_brisque_max,
-        "observe_lens": config.observe_lens,
+        "sharp_brisque_max": config.episode.sharp_brisque_max,
+        "observe_lens": config.episode.observe_lens,
     }
-    assert policies.focus.spec.obs_dim == 1280 + config.observe_lens
-    coarse, fine = policies.focus.act(np.zeros(1280 + config.observe_lens, np.float32))
+    assert policies.focus.spec.episode == policies.exposure.spec.episode == config.episode
+    assert policies.focus.spec.obs_dim == 1280 + config.episode.observe_lens
+    coarse, fine = policies.focus.act(np.zeros(1280 + config.episode.observe_lens, np.float32))
     assert 0 <= coarse < 47 and 0 <= fine < 100
     resumed = train(TrainConfig(**{**config.__dict__, "steps": 128}), progress=False)  # resumes
     assert resumed["env_steps"] >= 128 and resumed["iterations"] > summary["iterations"]
 
 
 def test_training_recipe_defaults_and_the_papers():
-    from dasha.agents.train import PAPER_RECIPE, TrainConfig, recipe
+    from dataclasses import replace
+
+    from dasha.agents.train import PAPER_RECIPE, TRAINING_EPISODE, TrainConfig, recipe
 
     ours = TrainConfig(out="x")
-    assert (ours.focus_head, ours.observe_lens, ours.sharp_brisque_max) == ("jump-step", True, 18.0)
+    assert (ours.focus_head, ours.episode.observe_lens, ours.episode.sharp_brisque_max) == (
+        "jump-step",
+        True,
+        18.0,
+    )
     paper = TrainConfig(out="x", **recipe(paper=True))
-    assert (paper.focus_head, paper.observe_lens, paper.sharp_brisque_max) == (
+    assert (paper.focus_head, paper.episode.observe_lens, paper.episode.sharp_brisque_max) == (
         "categorical",
         False,
         None,
@@ -309,8 +321,16 @@ def test_training_recipe_defaults_and_the_papers():
     # given options override either recipe; None means "not given"
     assert recipe(paper=True, kl_target=0.02, lr_final=None)["kl_target"] == 0.02
     assert recipe(paper=False, focus_head=None) == {}
+    # episode options go into the episode, over the given one
+    given = recipe(paper=False, episode=replace(TRAINING_EPISODE, scenes=("cameraman",)),
+                   sharp_brisque_max=15.0)  # fmt: skip
+    assert given["episode"] == replace(
+        TRAINING_EPISODE, scenes=("cameraman",), sharp_brisque_max=15.0
+    )
     with pytest.raises(ConfigError, match="observe"):
-        TrainConfig(out="x", focus_head="jump-step", observe_lens=False)
+        TrainConfig(
+            out="x", focus_head="jump-step", episode=replace(TRAINING_EPISODE, observe_lens=False)
+        )
 
 
 @pytest.mark.slow

@@ -8,8 +8,8 @@ import itertools
 import pytest
 
 from dasha.baselines.ae import AE_METHODS, run_ae
-from dasha.envs.conditions import sim_rig
 from dasha.errors import ConfigError
+from dasha.hardware.sim import sim_rig
 from dasha.perception.histogram import histogram
 
 

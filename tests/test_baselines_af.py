@@ -10,8 +10,8 @@ import pytest
 
 from dasha.baselines.ae import run_ae
 from dasha.baselines.af import AF_METHODS, parabola_vertex, run_af
-from dasha.envs.conditions import sim_rig
 from dasha.errors import ConfigError
+from dasha.hardware.sim import sim_rig
 
 # (scene, distance_cm, illuminance_lux): near and far, dark and bright
 CONDITIONS = [

@@ -19,7 +19,10 @@ runner = CliRunner()
 def test_conditions_are_reproducible_and_in_range():
     a, b = draw_conditions(20, seed=3), draw_conditions(20, seed=3)
     assert a == b and a != draw_conditions(20, seed=4)
-    assert all(140 <= c.distance_cm <= 200 and 13 <= c.illuminance_lux <= 300 for c in a)
+    assert all(
+        140 <= c.conditions["distance_cm"] <= 200 and 13 <= c.conditions["illuminance_lux"] <= 300
+        for c in a
+    )
     assert {c.scene for c in a} == {"motorcycle", "motorcycle_right", "cameraman", "grace_hopper"}
 
 
@@ -81,7 +84,14 @@ def test_bench_quick_run_writes_table_and_figures(tmp_path):
     assert set(summary["auto_exposure"]) == {"dasha (A_H)", "agc", "once"}
     payload = json.loads((out / "results.json").read_text())
     assert len(payload["conditions"]) == 2 and len(payload["episodes"]["dasha"]) == 2
-    assert "| dasha |" in (out / "results.md").read_text()
+    assert payload["meta"]["conditions"] == "paper" and payload["meta"]["split"] is None
+    # the same per-scene and per-band breakdown as dasha evaluate, for every method
+    assert set(payload["breakdown"]) == set(methods)
+    for result in payload["breakdown"].values():
+        assert sum(s["episodes"] for s in result["per_scene"].values()) == 2
+        assert result["per_distance_band"]["100-200 cm"]["episodes"] == 2
+    report = (out / "results.md").read_text()
+    assert "| dasha |" in report and "## Success (mean lens moves) by distance band" in report
     for fig in (
         "fig3_learning_curves",
         "fig4_detection_map",

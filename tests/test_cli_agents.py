@@ -56,11 +56,38 @@ def test_focus_with_missing_policy_dir_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "dasha train" in result.output
 
 
-def test_evaluate_reports_the_targets():
-    result = runner.invoke(app, ["evaluate", "--episodes", "3", "--json"])
+def test_evaluate_reports_the_targets(tmp_path):
+    out = tmp_path / "episodes.jsonl"
+    result = runner.invoke(
+        app, ["evaluate", "--episodes", "3", "--json", "--episodes-out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
-    assert info["episodes"] == 3
+    assert info["episodes"] == 3 and (info["conditions"], info["split"]) == ("paper", None)
+    # where it succeeds: every episode is in one scene and one distance band
+    assert sum(s["episodes"] for s in info["per_scene"].values()) == 3
+    bands = info["per_distance_band"]
+    assert list(bands) == ["<=50 cm", "50-100 cm", "100-200 cm", "200-500 cm", ">500 cm"]
+    assert bands["100-200 cm"]["episodes"] == 3  # the paper's 140..200 cm
+    for stats in info["per_scene"].values():
+        assert 0.0 <= stats["success_rate"] <= 1.0 and stats["lens_moves_mean"] >= 0
+    # one JSON record per episode, with its conditions, every move and why it stopped
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["seed"] for r in records] == [1_000_000, 1_000_001, 1_000_002]
+    successes = 0
+    for record in records:
+        assert {"scene", "distance_cm", "illuminance_lux"} <= set(record["conditions"])
+        assert record["stop"] in ("found", "horizon", "unsuitable exposure")
+        assert record["moves"][0]["agent"] == "exposure" and "peak" in record["moves"][0]
+        lens = [m for m in record["moves"] if m["agent"] == "focus"]
+        assert len(lens) == record["lens_moves"]
+        for move in lens:
+            assert 24.0 <= move["focus_v"] <= 70.0 and move["blur_px"] >= 0
+            assert {"detected", "score", "brisque"} <= set(move)
+        if record["stop"] == "found":
+            assert lens[-1]["detected"] and lens[-1]["focus_v"] == record["final_focus_v"]
+        successes += record["detected"] and record["in_focus"]
+    assert successes / 3 == info["overall_success_rate"]
     for key in (
         "exposure_suitable_rate",
         "focus_detected_in_focus_rate",

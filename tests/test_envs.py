@@ -12,7 +12,7 @@ from dasha.envs.actions import focus_v_to_action
 from dasha.envs.hierarchical import EXPOSURE, FOCUS
 from dasha.envs.pettingzoo import DashaParallelEnv
 from dasha.envs.rewards import sharp_brisque_limit
-from dasha.envs.senses import Senses
+from dasha.perception.senses import Senses
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +144,9 @@ def test_rllib_multi_agent_env_contract(senses):
 
 def test_replay_env_trains_on_a_recorded_grid(senses, tmp_path):
     """Record a simulated grid, then the registered Replay-v0 env serves it to the focus agent."""
-    from dasha.envs.conditions import sim_rig
     from dasha.hardware.recording import capture_grid
     from dasha.hardware.session import Rig
+    from dasha.hardware.sim import sim_rig
 
     camera, lens = sim_rig(scene="cameraman", distance_cm=170.0, illuminance_lux=100.0, seed=0)
     v0 = camera.world.in_focus_v()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dasha.envs.actions import exposure_table_us
-from dasha.envs.conditions import sim_rig
 from dasha.envs.metering import meter
+from dasha.hardware.sim import sim_rig
 from dasha.sim.scenes import BUILTIN_SCENES
 
 

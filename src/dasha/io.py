@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,6 +50,25 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     with atomic_open(path, "w") as handle:
         json.dump(obj, handle, indent=2, default=jsonable)
         handle.write("\n")
+
+
+def write_jsonl(path: str | os.PathLike[str], records: Iterable[Any]) -> None:
+    """One JSON object per line (JSON Lines), written atomically; NaN and infinities (not
+    JSON) become null."""
+    with atomic_open(path, "w") as handle:
+        for record in records:
+            line = json.dumps(_finite(record), default=jsonable, allow_nan=False)
+            handle.write(line + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:

@@ -18,21 +18,29 @@ value head used only in training. Two action heads:
 
 An exported policy is a single ``torch.save`` file holding the state dict and everything
 needed to rebuild and use it (observation size, action sizes, head, the encoder it was
-trained with); it loads with ``weights_only=True``.
+trained with, the episode it was trained on); it loads with ``weights_only=True``.
+
+File formats: 2 stores the ``EpisodeConfig`` of training as ``spec["episode"]``. Format 1
+(the policies shipped before it) kept the stop rule in ``extra["sharp_brisque_max"]`` and
+said nothing else of the episode; it reads as ``EpisodeConfig(encoder=spec encoder,
+sharp_brisque_max=that, observe_lens=the network's observe_lens)``, the options it ran
+with (``legacy_episode``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dasha.envs.config import EpisodeConfig
 from dasha.errors import ConfigError, require
 from dasha.io import atomic_open
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 HEADS = ("categorical", "grid-gaussian", "jump-step")
 GRID_HEADS = ("grid-gaussian", "jump-step")
 # grid-gaussian (see grid_logits): the mean's offset moves this many grid steps per unit of
@@ -56,9 +64,10 @@ class PolicySpec:
     action_sizes: tuple[int, ...]  # (n,) for Discrete, (coarse, fine) for MultiDiscrete
     encoder: str
     hidden: tuple[int, ...] = (256, 256)
-    extra: dict[str, Any] = field(default_factory=dict)  # training facts (steps, seed, ...)
+    extra: dict[str, Any] = field(default_factory=dict)  # training facts (steps, seed, lr, ...)
     head: str = "categorical"  # see HEADS; the grid heads need (coarse, fine) sizes
     observe_lens: bool = False  # the last observation entry is the lens position (grid fraction)
+    episode: EpisodeConfig = field(default_factory=EpisodeConfig)  # what it was trained on
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -255,26 +264,55 @@ class Policy:
             )
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
-            spec = PolicySpec(
-                **{
-                    **payload["spec"],
-                    "action_sizes": tuple(payload["spec"]["action_sizes"]),
-                    "hidden": tuple(payload["spec"]["hidden"]),
-                }
-            )
+            version = payload.get("format")
         except Exception as exc:
             raise ConfigError(f"{path} is not a DASHA policy file ({exc})") from exc
-        if payload.get("format") != FORMAT_VERSION:
+        if version not in READABLE_FORMATS:
             raise ConfigError(
-                f"{path} has policy format {payload.get('format')}, this DASHA reads {FORMAT_VERSION}"
+                f"{path} has policy format {version}, this DASHA reads {READABLE_FORMATS}"
             )
+        try:
+            spec = spec_from_dict(payload["spec"], version)
+        except Exception as exc:
+            raise ConfigError(f"{path} is not a DASHA policy file ({exc})") from exc
         return cls(spec, payload["state_dict"])
+
+
+def spec_from_dict(data: dict[str, Any], version: int = FORMAT_VERSION) -> PolicySpec:
+    """A ``PolicySpec`` from a policy file's ``spec`` (see the module docstring on formats)."""
+    known = {f.name for f in fields(PolicySpec)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown policy spec field(s) {', '.join(sorted(unknown))}")
+    values = {
+        **data,
+        "action_sizes": tuple(data["action_sizes"]),
+        "hidden": tuple(data["hidden"]),
+        "extra": dict(data.get("extra", {})),
+    }
+    if version == 1:
+        values["episode"] = legacy_episode(values)
+        values["extra"].pop("sharp_brisque_max", None)  # now part of the episode
+    else:
+        values["episode"] = EpisodeConfig.from_dict(data["episode"])
+    return PolicySpec(**values)
+
+
+def legacy_episode(spec: dict[str, Any]) -> EpisodeConfig:
+    """The episode options a format-1 file recorded (the rest are the defaults it ran with)."""
+    gate = spec.get("extra", {}).get("sharp_brisque_max")
+    return EpisodeConfig(
+        encoder=str(spec["encoder"]),
+        sharp_brisque_max=None if gate is None else float(gate),
+        observe_lens=bool(spec.get("observe_lens", False)),
+    )
 
 
 def _spec_to_dict(spec: PolicySpec) -> dict[str, Any]:
     data = asdict(spec)
     data["action_sizes"] = list(spec.action_sizes)
     data["hidden"] = list(spec.hidden)
+    data["episode"] = spec.episode.to_dict()
     return data
 
 

@@ -8,7 +8,7 @@ for evaluation only: the agents never see it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,26 @@ from typing import Any
 import numpy as np
 
 from dasha.agents.policy import Policy, action_sizes_of
+from dasha.breakdown import EpisodeResult, breakdown
+from dasha.envs.config import EpisodeConfig
 from dasha.envs.focus import with_lens_position
 from dasha.envs.hierarchical import EXPOSURE, FOCUS, HierarchicalEpisode
 from dasha.errors import ConfigError
 from dasha.hardware.base import Frame
+from dasha.perception.encoder import DEFAULT_ENCODER
 
-DEFAULT_ENCODER = "efficientnet-lite0"
+# What a trained A_L fixes of its episodes: the stop rule it learned and what it observes.
+TRAINED_OPTIONS = ("sharp_brisque_max", "observe_lens")
+# Why an episode ended: A_L found the target, A_L used its 10 moves, or A_H's frame had an
+# unsuitable histogram (no hand-over).
+STOP_FOUND, STOP_HORIZON, STOP_UNSUITABLE = "found", "horizon", "unsuitable exposure"
+# What each move records of the env's info (ground truth only on the simulator). A lens
+# move's ``detected`` is the search's verdict (with the sharpness gate), ``score`` the
+# detector's own confidence (> 0: it saw the target, perhaps blurred).
+MOVE_KEYS = {
+    EXPOSURE: ("exposure_us", "peak", "suitable"),
+    FOCUS: ("detected", "score", "brisque", "clipped_fraction", "blur_px", "in_focus"),
+}
 
 
 def shipped_policy_dir(encoder: str = DEFAULT_ENCODER) -> Path:
@@ -54,14 +68,14 @@ class Policies:
 
     @property
     def episode_options(self) -> dict[str, Any]:
-        """The ``HierarchicalEpisode`` options the focus policy was trained with: its
-        sharpness gate (None: the paper's eq. 12) and whether it observes the lens position."""
-        extra = self.focus.spec.extra
-        gate = extra.get("sharp_brisque_max")
-        return {
-            "sharp_brisque_max": None if gate is None else float(gate),
-            "observe_lens": self.focus.spec.observe_lens,
-        }
+        """The episode options the focus policy was trained with: its sharpness gate (None:
+        the paper's eq. 12) and whether it observes the lens position."""
+        trained = self.focus.spec.episode
+        return {name: getattr(trained, name) for name in TRAINED_OPTIONS}
+
+    def episode(self, base: EpisodeConfig | None = None) -> EpisodeConfig:
+        """``base`` (conditions, perception, ... of the run) with the trained options."""
+        return replace(base or EpisodeConfig(), **self.episode_options)
 
     def check(self, episode: HierarchicalEpisode) -> None:
         """The policies must fit the rig's action spaces (e.g. a webcam's focus range)."""
@@ -76,7 +90,11 @@ class Policies:
 
 @dataclass
 class EpisodeReport:
-    """What one hierarchical episode did; ``in_focus``/``blur_px`` only on the simulator."""
+    """What one hierarchical episode did; ``in_focus``/``blur_px`` only on the simulator.
+
+    ``moves``: one record per move (the agent, and ``MOVE_KEYS`` of its info; lens moves
+    also the lens position they set); ``stop``: why the episode ended (``STOP_*``).
+    """
 
     exposure_moves: int = 0
     lens_moves: int = 0
@@ -93,6 +111,13 @@ class EpisodeReport:
     wall_time_s: float = 0.0
     decision_ms: list[float] = field(default_factory=list)
     conditions: dict[str, Any] = field(default_factory=dict)
+    moves: list[dict[str, Any]] = field(default_factory=list)
+    stop: str = ""
+
+    @property
+    def success(self) -> bool:
+        """Detected and in focus by ground truth (the bench's and evaluation's success)."""
+        return self.detected and bool(self.in_focus)
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -119,6 +144,7 @@ def run_episode(
         report.decision_ms.append((time.perf_counter() - tick) * 1e3)
         obs, _, _, _, infos = episode.step({agent: action})
         info = infos.get(agent, info)
+        move = {"agent": agent, **{k: info[k] for k in MOVE_KEYS[agent] if k in info}}
         if agent == EXPOSURE:
             report.exposure_moves += 1
             report.handed_over = bool(info.get("handed_over"))
@@ -126,6 +152,14 @@ def run_episode(
         else:
             report.lens_moves += 1
             report.detected = bool(info.get("detected"))
+            # the position the driver set (a real camera's frames carry no focus_v)
+            move["focus_v" if report.focus_unit == "V" else "focus"] = float(episode.lens.focus)
+        report.moves.append(move)
+    report.stop = (
+        STOP_UNSUITABLE
+        if not report.handed_over
+        else (STOP_FOUND if report.detected else STOP_HORIZON)
+    )
     last = episode.last_frame
     assert last is not None and episode.first_frame is not None
     report.wall_time_s = time.perf_counter() - start
@@ -140,12 +174,13 @@ def run_episode(
 
 
 def summarize(reports: list[EpisodeReport]) -> dict[str, Any]:
-    """Rates and means over episodes (the issue's targets are read from these)."""
+    """Rates and means over episodes (the issue's targets are read from these), and where
+    the agents succeed: ``per_scene`` and ``per_distance_band`` (``dasha.breakdown``)."""
     n = len(reports)
     handed = [r for r in reports if r.handed_over]
     lens_moves = np.array([r.lens_moves for r in handed]) if handed else np.zeros(1)
     decisions = np.concatenate([r.decision_ms for r in reports]) if reports else np.zeros(1)
-    success = [r.detected and bool(r.in_focus) for r in handed]
+    success = [r.success for r in handed]
     return {
         "episodes": n,
         "exposure_suitable_rate": len(handed) / n if n else 0.0,
@@ -159,6 +194,7 @@ def summarize(reports: list[EpisodeReport]) -> dict[str, Any]:
         else 0.0,
         "wall_time_s_mean": float(np.mean([r.wall_time_s for r in reports])) if reports else 0.0,
         "policy_ms_mean": float(decisions.mean()),
+        **breakdown(EpisodeResult(r.conditions, r.success, r.lens_moves) for r in reports),
     }
 
 
@@ -167,12 +203,11 @@ def decision_latency_ms(
 ) -> dict[str, float]:
     """One decision = encode the frame + run the policy, uncached (what a camera pays per move)."""
     frame = episode.camera.grab()
-    encoder = episode.senses.encoder
     times = []
     for _ in range(repeats):
         tick = time.perf_counter()
-        features = encoder.encode(frame.as_uint8()).astype(np.float32)
-        if episode.observe_lens:  # the driver knows the lens position: no cost to speak of
+        features = episode.senses.encode(frame).astype(np.float32)
+        if episode.config.observe_lens:  # the driver knows the lens position: no cost to speak of
             features = with_lens_position(features, episode.lens)
         policies.focus.act(features)
         times.append((time.perf_counter() - tick) * 1e3)

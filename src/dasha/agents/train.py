@@ -18,22 +18,41 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from dasha.agents.policy import HEADS, Policy
+from dasha.envs.conditions import ConditionGrid
+from dasha.envs.config import EPISODE_FIELDS, EpisodeConfig
 from dasha.errors import ConfigError, require
 from dasha.io import write_json
 
 AGENT_MODES = ("hierarchical", "exposure", "focus")
-# The paper's A_L (what the shipped policies were trained with; ``TrainConfig``'s defaults
-# are the recipe meant to replace them): it sees E(I) only, picks coarse and fine volts as
-# two categoricals, and its search ends at the first detection, however blurred.
+TRAINING_EPISODE = EpisodeConfig(
+    # Training conditions on a coarse grid, so perception results are reused (see
+    # perception.senses): 4 scenes x 7 distances x 12 illuminances. 10 cm moves the in-focus
+    # voltage by 0.05..0.12 V, so a policy that reads the blur generalises between grid
+    # distances (evaluation draws any distance and illuminance).
+    condition_grid=ConditionGrid(distance_step_cm=10.0, illuminance_levels=12),
+    cache_size=200_000,
+    # A_L's search ends only on a *sharp* detection (box BRISQUE at most 18 plus
+    # envs.rewards.CLIPPED_BRISQUE_ALLOWANCE x the box's clipped fraction; see
+    # envs.rewards.target_found for the measurement). Before the allowance (commit
+    # 32be51a), a flat gate left A_L at 94 % in focus: at 15 or 20 it rejected sharp boxes
+    # in bright frames (A_H hands over peaks up to ~128), which then searched to the
+    # horizon; at 25 it accepted 2.5 px and A_L stopped after one imprecise jump (85 %).
+    sharp_brisque_max=18.0,
+    observe_lens=True,  # A_L also observes its lens position (envs.focus.focus_observation)
+)
+"""The episode ``dasha train`` trains on by default (``TrainConfig.episode``)."""
+# The paper's A_L (``TrainConfig``'s defaults are the recipe meant to replace it): it sees
+# E(I) only, picks coarse and fine volts as two categoricals, and its search ends at the
+# first detection, however blurred (the episode options are EpisodeConfig's defaults).
 PAPER_RECIPE: dict[str, Any] = {
     "focus_head": "categorical",
-    "observe_lens": False,
-    "sharp_brisque_max": None,
+    "observe_lens": EpisodeConfig.observe_lens,
+    "sharp_brisque_max": EpisodeConfig.sharp_brisque_max,
     "lr_final": None,
     "kl_target": 0.01,
 }
@@ -49,12 +68,12 @@ EXPOSURE_TRAINING: dict[str, Any] = {"lr_final": None, "kl_target": 0.01}
 class TrainConfig:
     out: Path
     agents: str = "hierarchical"
-    encoder: str = "efficientnet-lite0"
-    detector: str = "yolo"
+    episode: EpisodeConfig = TRAINING_EPISODE
+    """What an episode is: conditions, split, scenes, perception, A_L's stop rule and
+    observation (``TRAINING_EPISODE``; the test split is refused)."""
     steps: int = 28_000
     """Environment steps to sample in total (frames the agents act on)."""
     seed: int = 0
-    scenes: list[str] | None = None
     ray_address: str | None = None
     num_env_runners: int = 0
     """0: sample in the training process (best on 2 cores); N: N remote samplers."""
@@ -69,25 +88,7 @@ class TrainConfig:
     gamma: float = 0.9
     entropy_coeff: float = 0.01
     hidden: tuple[int, ...] = (256, 256)
-    cache_size: int = 200_000
-    condition_grid: dict[str, Any] = field(
-        default_factory=lambda: {"distance_step_cm": 10.0, "illuminance_levels": 12}
-    )
-    """Training conditions on a coarse grid, so perception results are reused (see
-    envs.senses): 4 scenes x 7 distances x 12 illuminances. 10 cm moves the in-focus voltage
-    by 0.05..0.12 V, so a policy that reads the blur generalises between grid distances
-    (evaluation draws any distance and illuminance)."""
     checkpoint_every: int = 5
-    sharp_brisque_max: float | None = 18.0
-    """If set, A_L's search ends only on a *sharp* detection (box BRISQUE at most this plus
-    ``envs.rewards.CLIPPED_BRISQUE_ALLOWANCE`` x the box's clipped fraction); ``None``: any
-    detection, the paper's stop rule. See ``envs.rewards.target_found`` for the measurement.
-    Before the allowance (commit 32be51a), a flat gate left A_L at 94 % in focus: at 15 or
-    20 it rejected sharp boxes in bright frames (A_H hands over peaks up to ~128), which
-    then searched to the horizon; at 25 it accepted 2.5 px and A_L stopped after one
-    imprecise jump (85 %)."""
-    observe_lens: bool = True
-    """A_L also observes its lens position (``dasha.envs.focus.focus_observation``)."""
     focus_head: str = "jump-step"
     """A_L's action head (``dasha.agents.policy.HEADS``); the grid heads also give the
     value function its own trunk."""
@@ -98,7 +99,7 @@ class TrainConfig:
             raise ConfigError(f"--agents {self.agents!r}: choose one of {', '.join(AGENT_MODES)}")
         if self.focus_head not in HEADS:
             raise ConfigError(f"--focus-head {self.focus_head!r}: choose one of {', '.join(HEADS)}")
-        if self.focus_head == "jump-step" and not self.observe_lens:
+        if self.focus_head == "jump-step" and not self.episode.observe_lens:
             raise ConfigError(
                 "--focus-head jump-step steps from the lens position, which A_L must observe: "
                 "drop --no-observe-lens, or choose --focus-head grid-gaussian or categorical"
@@ -106,15 +107,47 @@ class TrainConfig:
         if self.steps <= 0 or self.batch_steps <= 0:
             raise ConfigError("--steps and the batch size must be positive")
         self.out = Path(self.out)
+        self.episode = training_episode(self.episode)
         # PPO splits each batch into minibatches: a batch smaller than one minibatch is one minibatch.
         self.minibatch_size = min(self.minibatch_size, self.batch_steps)
 
 
-def recipe(paper: bool = False, **given: Any) -> dict[str, Any]:
-    """A_L's training options: the given ones (``None`` = not given) over the paper's recipe
-    when ``paper``, else over ``TrainConfig``'s defaults."""
+def recipe(
+    paper: bool = False, episode: EpisodeConfig = TRAINING_EPISODE, **given: Any
+) -> dict[str, Any]:
+    """``TrainConfig`` options: the given ones (``None`` = not given) over the paper's recipe
+    when ``paper``, else over ``TrainConfig``'s defaults. Episode options (e.g.
+    ``sharp_brisque_max``) go into ``episode`` (returned only when changed)."""
     chosen = {k: v for k, v in given.items() if v is not None}
-    return {**(PAPER_RECIPE if paper else {}), **chosen}
+    options = {**(PAPER_RECIPE if paper else {}), **chosen}
+    changes = {k: options.pop(k) for k in list(options) if k in EPISODE_FIELDS}
+    if changes or episode != TRAINING_EPISODE:
+        options["episode"] = replace(episode, **changes)
+    return options
+
+
+def training_episode(episode: EpisodeConfig) -> EpisodeConfig:
+    """The episode as training may see it: never the test split, and on a set with splits
+    the train split unless another one is chosen."""
+    test = "test"
+    if episode.split == test:
+        raise ConfigError(
+            "training on the test split is refused: nothing from test may reach training "
+            "(use --split train or val)"
+        )
+    conditions = episode.condition_set
+    if not conditions.splits:
+        return episode
+    if episode.split is None:
+        episode = replace(episode, split="train")
+    if episode.scenes and test in conditions.splits:
+        held_out = set(episode.scenes) & set(conditions.scenes(test))
+        if held_out:
+            raise ConfigError(
+                f"scene(s) {', '.join(sorted(held_out))} belong to the test split of "
+                f"{conditions.name!r}: nothing from test may reach training"
+            )
+    return episode
 
 
 def agent_optimisation(config: TrainConfig, agent: str) -> dict[str, Any]:
@@ -134,18 +167,7 @@ def policy_ids(mode: str) -> dict[str, str]:
 
 
 def _env_config(config: TrainConfig) -> dict[str, Any]:
-    return {
-        "encoder": config.encoder,
-        "scenes": config.scenes,
-        "cache_size": config.cache_size,
-        "condition_grid": config.condition_grid,
-        **(
-            {"sharp_brisque_max": config.sharp_brisque_max, "observe_lens": config.observe_lens}
-            if config.agents != "exposure"
-            else {}
-        ),
-        **({"detector": config.detector} if config.agents != "exposure" else {}),
-    }
+    return {"config": config.episode}
 
 
 def _make_single_env(env_config: dict[str, Any]) -> Any:
@@ -171,10 +193,10 @@ def build_algorithm(config: TrainConfig) -> Any:
             module_class=DashaPPOModule,
             model_config={
                 "agent": agent,
-                "encoder": config.encoder,
+                "encoder": config.episode.encoder,
                 "hidden": list(config.hidden),
                 "head": head,
-                "observe_lens": agent == "focus" and config.observe_lens,
+                "observe_lens": agent == "focus" and config.episode.observe_lens,
             },
         )
 
@@ -255,19 +277,16 @@ def export_policies(algo: Any, config: TrainConfig, sampled_steps: int) -> dict[
     paths = {}
     for agent, pid in policy_ids(config.agents).items():
         module = algo.get_module(pid)
-        spec = module.spec
-        spec = type(spec)(
-            **{
-                **asdict(spec),
-                "extra": {
-                    "steps": sampled_steps,
-                    "seed": config.seed,
-                    "mode": config.agents,
-                    "sharp_brisque_max": config.sharp_brisque_max,
-                    "lr": config.lr,
-                    **agent_optimisation(config, agent),
-                },
-            }
+        spec = replace(
+            module.spec,
+            extra={
+                "steps": sampled_steps,
+                "seed": config.seed,
+                "mode": config.agents,
+                "lr": config.lr,
+                **agent_optimisation(config, agent),
+            },
+            episode=config.episode,
         )
         path = config.out / "policies" / f"{agent}.pt"
         Policy(spec, {k: v.detach().cpu() for k, v in module.net.state_dict().items()}).save(path)
@@ -354,11 +373,14 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     paths = export_policies(algo, config, sampled)
     write_json(curve_path, curve)
     with contextlib.suppress(Exception):
-        from dasha.bench.figures import learning_curve
+        from dasha.plots import learning_curve
 
         learning_curve({config.agents: curve}, config.out / "learning_curve.png")
     summary = {
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+        "config": {
+            **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+            "episode": config.episode.to_dict(),
+        },
         "env_steps": sampled,
         "wall_s": curve[-1]["wall_s"] if curve else 0.0,
         "iterations": iteration,

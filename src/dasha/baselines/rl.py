@@ -28,7 +28,8 @@ import numpy as np
 
 from dasha.baselines.af_base import central_window
 from dasha.envs.actions import exposure_table_us
-from dasha.envs.conditions import make_sampler, reset_rig
+from dasha.envs.conditions import reset_rig
+from dasha.envs.config import EpisodeConfig
 from dasha.envs.metering import meter
 from dasha.errors import ConfigError, require
 from dasha.hardware.sim import sim_rig
@@ -49,12 +50,16 @@ class LensStepEnv(gym.Env[np.ndarray, np.int64]):
         reward: str = "phase-shift",
         scenes: list[str] | None = None,
         sim_options: dict[str, Any] | None = None,
+        config: EpisodeConfig | None = None,
     ) -> None:
         if reward not in REWARDS:
             raise ConfigError(f"RL baseline reward {reward!r}: choose one of {', '.join(REWARDS)}")
         self.reward_kind = reward
         self.camera, self.lens = sim_rig(**(sim_options or {}))
-        self.sampler = make_sampler(scenes, None)
+        # Its episodes draw conditions as DASHA's do (``config``: set, split, scenes, grid);
+        # perception and A_L's options do not apply to this low-dimensional env.
+        config = config or EpisodeConfig()
+        self.sampler = (config.with_options(scenes=scenes) if scenes else config).sampler()
         self.table_us = exposure_table_us(self.camera.exposure_range_us)
         self.action_space = gym.spaces.Discrete(len(STEPS_V) + 1)  # the last action stops
         self.observation_space = gym.spaces.Box(-20.0, 20.0, shape=(4,), dtype=np.float32)
@@ -137,13 +142,17 @@ def train_rl_baseline(
     steps: int = 30_000,
     seed: int = 0,
     scenes: list[str] | None = None,
+    config: EpisodeConfig | None = None,
 ) -> dict[str, Any]:
-    """Train one RL baseline with SB3 PPO; writes ``model.zip`` and ``curve.json`` under ``out``."""
+    """Train one RL baseline with SB3 PPO; writes ``model.zip`` and ``curve.json`` under ``out``.
+
+    ``config``: the episodes' conditions (default: the ``paper`` set).
+    """
     sb3 = require("stable_baselines3", "rl")
     monitor = require("stable_baselines3.common.monitor", "rl")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    env = monitor.Monitor(LensStepEnv(reward, scenes))
+    env = monitor.Monitor(LensStepEnv(reward, scenes, config=config))
     model = sb3.PPO(
         "MlpPolicy", env, n_steps=1024, batch_size=128, gamma=0.95, seed=seed, verbose=0
     )

@@ -1,7 +1,7 @@
 """``dasha gate-bench``: how well A_L's sharpness gate tells a sharp target from a blurred one.
 
 On each of the bench's conditions (``dasha.bench.harness.draw_conditions``) the target's
-box is scored as the gate sees it (BRISQUE and clipped fraction, ``dasha.envs.senses``)
+box is scored as the gate sees it (BRISQUE and clipped fraction, ``dasha.perception.senses``)
 at the lowest, middle and highest exposure of the table that gives a suitable histogram (the range A_H may hand
 over) and at lens offsets from the in-focus voltage. The report is the share of boxes that
 ``dasha.envs.rewards.target_found`` passes per band of blur (the simulator's ground truth),
@@ -39,7 +39,7 @@ def sample_boxes(conditions: int, seed: int = 0, progress: bool = True) -> list[
     from tqdm import tqdm
 
     from dasha.envs.actions import exposure_table_us
-    from dasha.envs.senses import Senses
+    from dasha.perception.senses import Senses
 
     senses = Senses(detector="yolo")
     rng = np.random.default_rng(seed)  # the side of each lens offset

@@ -1,8 +1,9 @@
 """One harness that runs every method on the same scenes, conditions and seeds (issue: Table I).
 
 Each episode starts from the camera's factory state (exposure 20000 us, lens 24 V) under
-conditions drawn once for all methods: a scene, a target distance in 140..200 cm and an
-illuminance in 13..300 lx (continuous, seeds training never used).
+conditions drawn once for all methods by the sampler of the episode's condition set
+(``dasha.envs.conditions``; default ``paper``: a built-in scene, 140..200 cm, 13..300 lx),
+the same sampler ``dasha evaluate`` and training use, with seeds training never used.
 
 - ``dasha``: the hierarchical agents (A_H one exposure move, then A_L lens moves).
 - classical AF (``sweep``, ``hill-climb``, ``coarse-fine``, ``golden``): the one-shot
@@ -24,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from dasha.envs.config import EpisodeConfig
+from dasha.errors import ConfigError
 from dasha.hardware.sim import sim_rig
-from dasha.sim.scenes import BUILTIN_SCENES
-from dasha.sim.world import DISTANCE_RANGE_CM, ILLUMINANCE_RANGE_LUX
 
 CLASSICAL_AF = ("sweep", "hill-climb", "coarse-fine", "golden")
 RL_BASELINES = {"phase-shift-rl": "phase-shift", "tenengrad-rl": "tenengrad"}
@@ -35,34 +36,34 @@ AE_METHODS_BENCHED = ("agc", "once")
 
 @dataclass(frozen=True)
 class Condition:
-    scene: str
-    distance_cm: float
-    illuminance_lux: float
+    """One bench episode: the sampled conditions (keyword arguments of
+    ``dasha.sim.world.Conditions``, passed to the rig as they are) and its noise seed."""
+
+    conditions: dict[str, Any]
     seed: int
 
+    @property
+    def scene(self) -> str:
+        return str(self.conditions.get("scene", ""))
+
+    def label(self) -> str:
+        """``scene, 170 cm, 100 lx`` for figure titles."""
+        units = {"distance_cm": "cm", "illuminance_lux": "lx"}
+        parts = [f"{self.conditions[k]:g} {u}" for k, u in units.items() if k in self.conditions]
+        return ", ".join([self.scene, *parts])
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "scene": self.scene,
-            "distance_cm": self.distance_cm,
-            "illuminance_lux": self.illuminance_lux,
-            "seed": self.seed,
-        }
+        return {**self.conditions, "seed": self.seed}
 
 
-def draw_conditions(n: int, seed: int, scenes: Sequence[str] | None = None) -> list[Condition]:
-    """``n`` conditions over the paper's ranges, the same for every method."""
+def draw_conditions(n: int, seed: int, episode: EpisodeConfig | None = None) -> list[Condition]:
+    """``n`` conditions from the episode's sampler (default: the ``paper`` set), the same for
+    every method."""
+    sampler = (episode or EpisodeConfig()).sampler()
+    if sampler is None:
+        raise ConfigError("the bench draws its conditions: give an episode with randomize=True")
     rng = np.random.default_rng(seed)
-    names = list(scenes or BUILTIN_SCENES)
-    lo, hi = np.log(ILLUMINANCE_RANGE_LUX[0]), np.log(ILLUMINANCE_RANGE_LUX[1])
-    return [
-        Condition(
-            scene=str(names[i % len(names)]),
-            distance_cm=round(float(rng.uniform(*DISTANCE_RANGE_CM)), 1),
-            illuminance_lux=round(float(np.exp(rng.uniform(lo, hi))), 1),
-            seed=int(seed * 100_003 + i),
-        )
-        for i in range(n)
-    ]
+    return [Condition(sampler.sample(rng), int(seed * 100_003 + i)) for i in range(n)]
 
 
 @dataclass
@@ -86,12 +87,10 @@ class Outcome:
 
 
 def open_condition_rig(condition: Condition) -> tuple[Any, Any]:
-    return sim_rig(
-        scene=condition.scene,
-        distance_cm=condition.distance_cm,
-        illuminance_lux=condition.illuminance_lux,
-        seed=condition.seed,
-    )
+    """The simulated rig at its factory settings under the condition."""
+    camera, lens = sim_rig()
+    camera.reset(seed=condition.seed, **condition.conditions)
+    return camera, lens
 
 
 def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dasha.bench.harness import Condition, Outcome, summarize
+from dasha.breakdown import EpisodeResult, breakdown, breakdown_markdown
 from dasha.io import atomic_open, write_json
 
 # Table I of the paper: AF time (s) and AF steps on the real rig (5 s exposure / 2 s lens sleeps).
@@ -57,6 +58,7 @@ def write_results(
         "meta": meta,
         "conditions": [c.as_dict() for c in conditions],
         "methods": summaries,
+        "breakdown": {name: method_breakdown(outcomes) for name, outcomes in results.items()},
         "auto_exposure": ae or {},
         "targets": targets_check(summaries),
         "paper_table_i": PAPER_TABLE_I,
@@ -64,8 +66,17 @@ def write_results(
     }
     write_json(out / "results.json", payload)
     with atomic_open(out / "results.md", "w") as handle:
-        handle.write(markdown_table(summaries, payload["targets"], meta, ae or {}))
+        handle.write(
+            markdown_table(summaries, payload["targets"], meta, ae or {}, payload["breakdown"])
+        )
     return payload
+
+
+def method_breakdown(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """Per scene and per distance band (``dasha.breakdown``, as ``dasha evaluate``)."""
+    return breakdown(
+        EpisodeResult(o.condition.conditions, o.success, o.lens_moves) for o in outcomes
+    )
 
 
 def _row(outcome: Outcome) -> dict[str, Any]:
@@ -79,11 +90,13 @@ def markdown_table(
     targets: dict[str, Any],
     meta: dict[str, Any],
     ae: dict[str, dict[str, Any]],
+    per_method: dict[str, Any] | None = None,
 ) -> str:
     lines = [
         f"# Autofocus benchmark ({meta.get('episodes')} episodes per method, seed {meta.get('seed')})",
         "",
         f"Command: `{meta.get('command')}` — machine: {meta.get('machine')} — {meta.get('wall_s', 0):.0f} s.",
+        f"Conditions: set `{meta.get('conditions', 'paper')}`, split `{meta.get('split')}`.",
         "Success = target detected on the final frame AND in focus by the simulator's ground truth (blur <= 2 px).",
         "",
         "| method | success | detected | in focus | AF steps mean (p95) | frames | sim. time (s) | compute / decision (ms) | paper AF steps | paper AF time (s) |",
@@ -109,6 +122,7 @@ def markdown_table(
             lines.append(
                 f"| {name} | {s['suitable_rate']:.1%} | {s['moves_mean']:.2f} | {s['frames_mean']:.1f} | {s['peak_mean']:.0f} |"
             )
+    lines += breakdown_markdown(per_method or {})
     if targets:
         lines += ["", "## Targets (goal of the project)", ""]
         lines += [

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dasha.bench import figures
+from dasha import plots as figures
 from dasha.bench.harness import (
     AE_METHODS_BENCHED,
     CLASSICAL_AF,
@@ -25,9 +25,11 @@ from dasha.bench.harness import (
     run_methods,
 )
 from dasha.bench.report import write_results
+from dasha.envs.conditions import resolve_split
+from dasha.envs.config import EpisodeConfig
 from dasha.envs.rewards import is_suitable_peak
-from dasha.envs.senses import Senses
 from dasha.perception.histogram import histogram
+from dasha.perception.senses import Senses
 
 QUICK = {"episodes": 12, "rl_steps": 6_000}
 FULL = {"episodes": 100, "rl_steps": 40_000}
@@ -70,14 +72,12 @@ def dasha_runner(senses: Senses, policies: Any, keep: dict[str, Any]) -> MethodR
     from dasha.agents.run import run_episode
     from dasha.envs.hierarchical import HierarchicalEpisode
 
+    # The bench sets each condition on the rig itself (the same for every method).
+    config = policies.episode(EpisodeConfig(randomize=False))
+
     def run(c: Condition) -> Outcome:
         camera, lens = open_condition_rig(c)
-        episode = HierarchicalEpisode(
-            **policies.episode_options,
-            senses=senses,
-            rig=lambda: (camera, lens),
-            randomize=False,
-        )
+        episode = HierarchicalEpisode(config, senses=senses, rig=lambda: (camera, lens))
         report, first, last = run_episode(episode, policies, seed=c.seed)
         keep.setdefault("dasha_frames", []).append((c, first, last))
         decisions = report.exposure_moves + report.lens_moves
@@ -170,8 +170,10 @@ def _mean_hist(frames: Sequence[Any]) -> np.ndarray:
     return total
 
 
-def train_rl_baselines(out: Path, steps: int, seed: int, progress: bool) -> dict[str, Path]:
-    """Train (or reuse) both RL baselines in ``out/rl_baselines``."""
+def train_rl_baselines(
+    out: Path, steps: int, seed: int, progress: bool, episode: EpisodeConfig | None = None
+) -> dict[str, Path]:
+    """Train (or reuse) both RL baselines in ``out/rl_baselines`` (on ``episode``'s conditions)."""
     from dasha.baselines.rl import train_rl_baseline
 
     paths = {}
@@ -180,7 +182,7 @@ def train_rl_baselines(out: Path, steps: int, seed: int, progress: bool) -> dict
         if not (folder / "model.zip").is_file():
             if progress:
                 print(f"training the {name} baseline ({steps} steps)...", file=sys.stderr)
-            train_rl_baseline(reward, folder, steps=steps, seed=seed)
+            train_rl_baseline(reward, folder, steps=steps, seed=seed, config=episode)
         paths[name] = folder / "model.zip"
     return paths
 
@@ -200,7 +202,7 @@ def detection_grid(
             lens.set_focus(float(v))
             seen = senses.target(camera.grab(), camera.world.layers.target_class)
             scores[i, j] = seen.score
-    title = f"{c.scene}, {c.distance_cm:g} cm, {c.illuminance_lux:g} lx: detection with DASHA off (x) and on (o)"
+    title = f"{c.label()}: detection with DASHA off (x) and on (o)"
     figures.detection_map(scores, exposures, focus_v, marks, title, out)
 
 
@@ -213,7 +215,11 @@ def run_bench(
     policy: Path | None = None,
     rl_steps: int | None = None,
     progress: bool = True,
+    conditions: str = "paper",
+    split: str | None = None,
 ) -> dict[str, Any]:
+    """Every method on ``episodes`` conditions of one condition set and split (``scenes``
+    restricts it); the RL baselines train on the set's train split."""
     from dasha.agents.run import Policies, shipped_policy_dir
     from dasha.baselines.rl import load_curve
 
@@ -221,17 +227,19 @@ def run_bench(
     sizes = QUICK if quick else FULL
     n = episodes or sizes["episodes"]
     out.mkdir(parents=True, exist_ok=True)
-    conditions = draw_conditions(n, seed, scenes)
+    episode = EpisodeConfig(conditions=conditions, split=split, scenes=tuple(scenes or ()) or None)
+    drawn = draw_conditions(n, seed, episode)
     senses = Senses()
     policies = Policies.load(policy)
     rl_steps = rl_steps or sizes["rl_steps"]
-    rl_models = train_rl_baselines(out, rl_steps, seed, progress)
+    training = EpisodeConfig(conditions=conditions, split=resolve_split(conditions, None, "train"))
+    rl_models = train_rl_baselines(out, rl_steps, seed, progress, training)
     keep: dict[str, Any] = {}
     methods: dict[str, MethodRunner] = {"dasha": dasha_runner(senses, policies, keep)}
     methods.update({name: classical_runner(name, senses) for name in CLASSICAL_AF})
     methods.update({name: rl_runner(name, path, senses) for name, path in rl_models.items()})
-    results = run_methods(methods, conditions, progress)
-    ae = bench_auto_exposure(conditions, results["dasha"], keep)
+    results = run_methods(methods, drawn, progress)
+    ae = bench_auto_exposure(drawn, results["dasha"], keep)
 
     # Figures
     curves = {"DASHA": load_curve((policy or shipped_policy_dir()) / "curve.json")}
@@ -267,18 +275,20 @@ def run_bench(
         "rl_steps": rl_steps,
         "seed": seed,
         "quick": quick,
+        "conditions": conditions,
+        "split": split,
         "scenes": list(scenes or []),
         "command": "dasha " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}",
         "wall_s": time.perf_counter() - start,
         "policy": str(policy or shipped_policy_dir()),
     }
-    return write_results(out, results, conditions, meta, ae)
+    return write_results(out, results, drawn, meta, ae)
 
 
 def _before_after(keep: dict[str, Any], out: Path) -> None:
     """Fig. 6: the darkest, the brightest and one more start, before and after DASHA."""
-    episodes = sorted(keep["dasha_frames"], key=lambda e: e[0].illuminance_lux)
+    episodes = sorted(keep["dasha_frames"], key=lambda e: e[0].conditions["illuminance_lux"])
     picks = {
         "dark start": episodes[0],
         "bright start": episodes[-1],

@@ -9,6 +9,7 @@ import typer
 
 from dasha.cli import rig_options as ro
 from dasha.cli.app import app, handle_errors, print_json
+from dasha.cli.options import ConditionsName, SplitName, episode_conditions
 
 Encoder = Annotated[
     str, typer.Option(help="Encoder E(I): efficientnet-lite0 (default, offline) or resnet152.")
@@ -45,9 +46,11 @@ def train_command(
     scenes: Annotated[
         list[str] | None,
         typer.Option(
-            "--scene", help="Train on these scenes only (repeatable); default all built-in."
+            "--scene", help="Train on these scenes only (repeatable); default the split's scenes."
         ),
     ] = None,
+    conditions: ConditionsName = "paper",
+    split: SplitName = None,
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -107,20 +110,24 @@ def train_command(
     ] = False,
 ) -> None:
     """Train DASHA's agents with RLlib PPO (progress bar; TensorBoard logs in OUT/tensorboard)."""
-    from dasha.agents.train import TrainConfig, recipe, train
+    from dataclasses import replace
 
+    from dasha.agents.train import TRAINING_EPISODE, TrainConfig, recipe, train
+
+    episode = replace(
+        TRAINING_EPISODE, encoder=encoder, **episode_conditions(conditions, split, "train", scenes)
+    )
     config = TrainConfig(
         out=out,
         agents=agents,
-        encoder=encoder,
         steps=steps,
         seed=seed,
-        scenes=scenes,
         ray_address=ray_address,
         num_env_runners=env_runners,
         batch_steps=batch_steps,
         **recipe(
             paper,
+            episode=episode,
             sharp_brisque_max=sharp_brisque_max,
             focus_head=focus_head,
             observe_lens=observe_lens,
@@ -173,8 +180,8 @@ def focus_command(
 ) -> None:
     """Expose and focus the camera once with the trained agents (exposure, hand-over, lens moves)."""
     from dasha.agents.run import Policies, run_episode
+    from dasha.envs.config import EpisodeConfig
     from dasha.envs.hierarchical import HierarchicalEpisode
-    from dasha.envs.senses import Senses
     from dasha.hardware.session import Rig
     from dasha.io import write_image
 
@@ -194,14 +201,16 @@ def focus_command(
             recording=recording,
             settings=settings,
         )
-    with rig:
-        senses = Senses(encoder=encoder, target=target or (None if camera == "sim" else "person"))
-        episode = HierarchicalEpisode(
-            **policies.episode_options,
-            senses=senses,
-            rig=lambda: (rig.camera, rig.lens),
-            randomize=False,
+    config = policies.episode(
+        EpisodeConfig(
+            encoder=encoder,
+            target=target or (None if camera == "sim" else "person"),
+            cache_size=0,  # one episode: nothing to reuse
+            randomize=False,  # the user's conditions
         )
+    )
+    with rig:
+        episode = HierarchicalEpisode(config, rig=lambda: (rig.camera, rig.lens))
         policies.check(episode)
         report, before, after = run_episode(episode, policies, seed=seed)
     if save_frames is not None:
@@ -238,36 +247,68 @@ def evaluate_command(
     policy: PolicyDir = None,
     encoder: Encoder = "efficientnet-lite0",
     scenes: Annotated[
-        list[str] | None, typer.Option("--scene", help="Scenes (repeatable); default all built-in.")
+        list[str] | None,
+        typer.Option("--scene", help="Scenes (repeatable); default the split's scenes."),
+    ] = None,
+    conditions: ConditionsName = "paper",
+    split: SplitName = None,
+    episodes_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--episodes-out",
+            help="Write one JSON record per episode (conditions, every move, why it stopped) to this .jsonl file.",
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Run the agents on random simulator conditions (140..200 cm, 13..300 lx) and report the targets."""
+    """Run the agents on random simulator conditions of a condition set (paper: 140..200 cm,
+    13..300 lx) and report the targets."""
     from tqdm import tqdm
 
     from dasha.agents.run import Policies, decision_latency_ms, run_episode, summarize
+    from dasha.envs.config import EpisodeConfig
     from dasha.envs.hierarchical import HierarchicalEpisode
-    from dasha.envs.senses import Senses
 
     policies = Policies.load(policy, encoder)
-    episode = HierarchicalEpisode(
-        **policies.episode_options, senses=Senses(encoder=encoder), scenes=scenes
+    # No perception cache: every evaluation frame is perceived with its own noise.
+    config = policies.episode(
+        EpisodeConfig(
+            encoder=encoder, cache_size=0, **episode_conditions(conditions, split, "test", scenes)
+        )
     )
+    episode = HierarchicalEpisode(config)
     policies.check(episode)
     reports = [
         run_episode(episode, policies, seed=seed + i)[0]
         for i in tqdm(range(episodes), disable=json_out, desc="episodes")
     ]
+    if episodes_out is not None:
+        from dasha.io import write_jsonl
+
+        write_jsonl(
+            episodes_out, ({"seed": seed + i, **r.to_dict()} for i, r in enumerate(reports))
+        )
     summary = {
         **summarize(reports),
         **decision_latency_ms(episode, policies),
         "seed": seed,
         "encoder": encoder,
+        "conditions": config.conditions,
+        "split": config.split,
     }
     if json_out:
         print_json(summary)
-    else:
-        for key, value in summary.items():
+        return
+    for key, value in summary.items():
+        if isinstance(value, dict):  # per_scene, per_distance_band
+            typer.echo(key)
+            for name, stats in value.items():
+                if stats["episodes"]:
+                    typer.echo(
+                        f"  {name:30s} success {stats['success_rate']:.3f}, "
+                        f"lens moves {stats['lens_moves_mean']:.2f}, {stats['episodes']} episodes"
+                    )
+        else:
             typer.echo(
                 f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}"
             )

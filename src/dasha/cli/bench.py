@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from dasha.cli.app import app, handle_errors, print_json
+from dasha.cli.options import ConditionsName, SplitName, episode_conditions
 from dasha.errors import ConfigError
 
 
@@ -30,10 +31,13 @@ def bench_command(
     scenes: Annotated[
         list[str] | None,
         typer.Option(
+            "--scene",
             "--scenes",
-            help="Scenes to use (built-in names or image paths with sidecar JSON); repeatable.",
+            help="Scenes to use (built-in names or image paths with sidecar JSON); repeatable; default the split's scenes.",
         ),
     ] = None,
+    conditions: ConditionsName = "paper",
+    split: SplitName = None,
     policy: Annotated[
         Path | None,
         typer.Option("--policy", help="DASHA policies to bench (default: the shipped ones)."),
@@ -53,15 +57,18 @@ def bench_command(
     baselines and the AE baselines on the same conditions; write Table I and Figs. 3-7."""
     from dasha.bench.run import run_bench
 
+    chosen = episode_conditions(conditions, split, "test", scenes)
     payload = run_bench(
         out,
         quick=quick,
         episodes=episodes,
         seed=seed,
-        scenes=scenes,
+        scenes=chosen["scenes"],
         policy=policy,
         rl_steps=rl_steps,
         progress=not json_out,
+        conditions=chosen["conditions"],
+        split=chosen["split"],
     )
     if json_out:
         print_json(

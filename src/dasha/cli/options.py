@@ -1,8 +1,11 @@
-"""Option parsing shared by the commands (value lists, simulator conditions)."""
+"""Option parsing shared by the commands (value lists, condition sets and splits)."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import numpy as np
+import typer
 
 from dasha.errors import ConfigError
 
@@ -26,3 +29,34 @@ def parse_values(text: str, name: str) -> list[float]:
         raise ConfigError(
             f"--{name} {text!r}: give a comma list (e.g. 30,35.5,40) or start:stop:step (e.g. 24:70:0.5)"
         ) from None
+
+
+ConditionsName = Annotated[
+    str,
+    typer.Option(
+        "--conditions",
+        help="Condition set the episodes are drawn from: paper (the four built-in photographs, 140-200 cm, 13-300 lx) or a registered set (dasha.envs.conditions).",
+    ),
+]
+SplitName = Annotated[
+    str | None,
+    typer.Option(
+        "--split",
+        help="Split of the condition set: train, val or test. Default: train for dasha train, test for evaluate and bench; a set without splits (paper) takes none.",
+        show_default=False,
+    ),
+]
+
+
+def episode_conditions(
+    conditions: str, split: str | None, default_split: str, scenes: list[str] | None
+) -> dict[str, Any]:
+    """The ``EpisodeConfig`` fields of ``--conditions``, ``--split`` and ``--scene``: the split
+    defaults to ``default_split`` where the set has splits, and is refused where it has none."""
+    from dasha.envs.conditions import resolve_split
+
+    return {
+        "conditions": conditions,
+        "split": resolve_split(conditions, split, default_split),
+        "scenes": tuple(scenes) if scenes else None,
+    }

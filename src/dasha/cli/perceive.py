@@ -61,10 +61,10 @@ def perceive(
         return
     if image is None:
         raise ConfigError("give an IMAGE (or --fetch-weights)")
-    from dasha.perception.perceiver import Perceiver
+    from dasha.perception.senses import Senses
 
     options = {} if score_threshold is None else {"score_threshold": score_threshold}
-    perceiver = Perceiver(
+    senses = Senses(
         encoder=None if encoder == "none" else encoder,
         detector=None if detector == "none" else detector,
         target=target,
@@ -73,8 +73,8 @@ def perceive(
         detector_options=options,
     )
     frame = _read_gray(image)
-    perceiver.perceive(frame)  # warm-up: lazy loading would otherwise dominate timings_ms
-    result = perceiver.perceive(frame).to_dict()
+    senses.perceive(frame)  # warm-up: lazy loading would otherwise dominate timings_ms
+    result = senses.perceive(frame).to_dict()
     if json_out:
         print_json(result)
         return

@@ -146,7 +146,7 @@ def sheet(
     seed: Seed = 0,
 ) -> None:
     """A contact sheet of frames across focus voltages (columns) and exposure times (rows)."""
-    from dasha.bench.figures import contact_sheet
+    from dasha.plots import contact_sheet
 
     camera, lens = _open(scene, distance_cm, lux, background_cm, seed, 8)
     v0 = camera.world.in_focus_v()

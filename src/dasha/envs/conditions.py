@@ -1,34 +1,83 @@
-"""Episode conditions and the rig an env runs on.
+"""Condition sets: the worlds an episode can be drawn from, by name, for training,
+``dasha evaluate`` and ``dasha bench`` alike.
 
-Every episode of a simulated env draws a scene, a target distance and an illuminance
-from the env's ``np_random``: distances 140..200 cm on a 1 cm grid and illuminances
-13..300 lx on the paper's 10 lx schedule (13, 23, ..., 293, and 300), as the paper trained.
-A real rig cannot change its conditions; its envs are registered ``nondeterministic``.
+A condition set has a name, its splits (``train``/``val``/``test``, or none), the scenes of
+each split, and a sampler. A sampler draws one episode's conditions from an
+``np.random.Generator``: a dict of keyword arguments of ``dasha.sim.world.Conditions``
+(``scene``, ``distance_cm``, ``illuminance_lux``, ...). Those dicts go to the simulated
+rig as they are (``SimCamera.reset(**conditions)``), so a set may draw any field the
+simulator knows without this module listing them.
+
+``paper`` (the only set registered here): the paper's four built-in photographs, distances
+140..200 cm on a 1 cm grid, illuminances 13..300 lx on the paper's 10 lx schedule (13, 23,
+..., 293, and 300), nominal optics. It has no splits. A real rig cannot change its
+conditions; its envs are registered ``nondeterministic``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
+from dasha.errors import ConfigError
 from dasha.hardware.base import Camera, Lens
-from dasha.hardware.sim import sim_rig
 from dasha.sim.scenes import BUILTIN_SCENES
 from dasha.sim.world import DISTANCE_RANGE_CM, ILLUMINANCE_RANGE_LUX
+
+SPLITS = ("train", "val", "test")
+
+
+class Sampler(Protocol):
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        """One episode's conditions: keyword arguments of ``dasha.sim.world.Conditions``."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConditionGrid:
+    """How finely a sampler draws: training uses coarse grids so that perception results
+    are reused (``dasha.perception.senses``); evaluation the default (1 cm, 10 lx steps).
+
+    ``illuminance_levels=None`` uses the 10 lx schedule; ``N`` uses N levels evenly spaced
+    in log illuminance (what exposure cares about).
+    """
+
+    distance_step_cm: float = 1.0
+    illuminance_step_lux: float = 10.0
+    illuminance_levels: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ConditionSet(Protocol):
+    """A named world of episodes (see the module docstring)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The set's splits, among ``SPLITS``; ``()`` for a set without splits."""
+        ...
+
+    def scenes(self, split: str | None) -> tuple[str, ...]:
+        """The scenes of one split (``None``: the whole set)."""
+        ...
+
+    def sampler(
+        self, split: str | None, scenes: Sequence[str] | None, grid: ConditionGrid | None
+    ) -> Sampler:
+        """A sampler over one split; ``scenes`` (when given) replace the split's scenes."""
+        ...
 
 
 @dataclass(frozen=True)
 class ConditionSampler:
-    """Draws scene, distance and illuminance from grids over the paper's ranges.
-
-    ``illuminance_levels=None`` uses the paper's 10 lx schedule; ``N`` uses N levels evenly
-    spaced in log illuminance (what exposure cares about). Training uses coarse grids so
-    that perception results are reused (``dasha.envs.senses``); evaluation uses 1 cm and
-    the full schedule, with seeds training never saw.
-    """
+    """Draws scene, distance and illuminance from grids over given ranges."""
 
     scenes: tuple[str, ...] = tuple(BUILTIN_SCENES)
     distance_range_cm: tuple[float, float] = DISTANCE_RANGE_CM
@@ -52,6 +101,77 @@ class ConditionSampler:
         }
 
 
+@dataclass(frozen=True)
+class PaperConditions:
+    """The paper's training conditions (see the module docstring)."""
+
+    name: str = "paper"
+    splits: tuple[str, ...] = ()
+
+    def scenes(self, split: str | None) -> tuple[str, ...]:
+        check_split(self, split)
+        return tuple(BUILTIN_SCENES)
+
+    def sampler(
+        self, split: str | None, scenes: Sequence[str] | None, grid: ConditionGrid | None
+    ) -> Sampler:
+        chosen = tuple(scenes) if scenes else self.scenes(split)
+        return ConditionSampler(scenes=chosen, **(grid or ConditionGrid()).to_dict())
+
+
+CONDITION_SETS: dict[str, ConditionSet] = {}
+
+
+def register_condition_set(conditions: ConditionSet) -> ConditionSet:
+    """Make a set available by its name (to ``EpisodeConfig``, ``--conditions``, the bench)."""
+    if conditions.name in CONDITION_SETS:
+        raise ConfigError(f"a condition set named {conditions.name!r} is already registered")
+    unknown = set(conditions.splits) - set(SPLITS)
+    if unknown:
+        raise ConfigError(f"condition set {conditions.name!r}: splits must be among {SPLITS}")
+    CONDITION_SETS[conditions.name] = conditions
+    return conditions
+
+
+def condition_set(name: str) -> ConditionSet:
+    try:
+        return CONDITION_SETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown condition set {name!r}: choose one of {', '.join(CONDITION_SETS)}"
+        ) from None
+
+
+def check_split(conditions: ConditionSet, split: str | None) -> None:
+    """``split`` must be one of the set's splits, or ``None``; a set without splits takes none."""
+    if split is None:
+        return
+    if not conditions.splits:
+        raise ConfigError(
+            f"condition set {conditions.name!r} has no splits (it draws from all its scenes): "
+            "drop --split"
+        )
+    if split not in conditions.splits:
+        raise ConfigError(
+            f"split {split!r} of condition set {conditions.name!r}: "
+            f"choose one of {', '.join(conditions.splits)}"
+        )
+
+
+def resolve_split(name: str, given: str | None, default: str) -> str | None:
+    """The split a command runs on: the given one, else ``default`` where the set has splits.
+
+    An explicitly given split on a set without splits is an error, never ignored.
+    """
+    conditions = condition_set(name)
+    split = given if given is not None or not conditions.splits else default
+    check_split(conditions, split)
+    return split
+
+
+register_condition_set(PaperConditions())
+
+
 RigFactory = Callable[[], tuple[Camera, Lens]]
 
 
@@ -59,7 +179,7 @@ def reset_rig(
     camera: Camera,
     lens: Lens,
     rng: np.random.Generator,
-    sampler: ConditionSampler | None,
+    sampler: Sampler | None,
 ) -> dict[str, Any]:
     """Factory settings (exposure 20000 us, lens 24 V, as the original), and on the simulator
     fresh conditions and a fresh noise seed."""
@@ -72,43 +192,3 @@ def reset_rig(
     camera.set_exposure_us(camera.exposure_range_us.clamp(FACTORY_EXPOSURE_US))
     lens.set_focus(lens.focus_range.clamp(FACTORY_FOCUS_V))
     return conditions
-
-
-def scenes_from(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    if value is None:
-        return tuple(BUILTIN_SCENES)
-    return (value,) if isinstance(value, str) else tuple(value)
-
-
-def make_sampler(
-    scenes: str | Sequence[str] | None, grid: dict[str, Any] | None
-) -> ConditionSampler:
-    """The env's sampler: its scenes, and optional grid settings (see ``ConditionSampler``)."""
-    return ConditionSampler(scenes=scenes_from(scenes), **(grid or {}))
-
-
-def build_env(
-    *,
-    encoder: str,
-    detector: str | None,
-    target: str | None,
-    cache_size: int,
-    rig: RigFactory | None,
-    sim_options: dict[str, Any] | None,
-    senses: Any,
-    scenes: str | Sequence[str] | None,
-    condition_grid: dict[str, Any] | None,
-    randomize: bool = True,
-) -> tuple[Any, Camera, Lens, ConditionSampler | None, np.ndarray]:
-    """What every DASHA env is made of: perception, a rig, a condition sampler, the exposure table.
-
-    ``randomize=False`` keeps the rig's own conditions (running on a user's scene).
-    """
-    from dasha.envs.actions import exposure_table_us
-    from dasha.envs.senses import Senses
-
-    if senses is None:
-        senses = Senses(encoder=encoder, detector=detector, target=target, cache_size=cache_size)
-    camera, lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
-    sampler = make_sampler(scenes, condition_grid) if randomize else None
-    return senses, camera, lens, sampler, exposure_table_us(camera.exposure_range_us)

@@ -7,11 +7,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dasha.envs.conditions import RigFactory, build_env, reset_rig
+from dasha.envs.conditions import RigFactory, reset_rig
+from dasha.envs.config import EpisodeConfig, build_env, episode_config
 from dasha.envs.rewards import exposure_reward, is_suitable_peak, is_tolerable_peak
-from dasha.envs.senses import Senses
 from dasha.hardware.base import Camera, Frame
 from dasha.perception.histogram import HISTOGRAM_BINS, Histogram, histogram
+from dasha.perception.senses import Senses
 
 
 def exposure_observation(senses: Senses, frame: Frame, hist: Histogram | None = None) -> np.ndarray:
@@ -93,8 +94,10 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
     hierarchical system A_H gets one move, then its role ends either way).
 
     ## Arguments
-    `encoder`, `detector` (for BRISQUE only here), `scenes`, `max_moves`, `cache_size`,
-    `rig` (a factory of (camera, lens); default the simulator), `sim_options`.
+    `config` (`dasha.envs.config.EpisodeConfig`: conditions, scenes, encoder, cache, ...;
+    its detector and A_L's options do not apply here), or its fields as keyword arguments
+    over it; `max_moves`; `rig` (a factory of (camera, lens); default the simulator),
+    `sim_options`, `senses` (shared perception).
 
     ## Version History
     * v0: initial version
@@ -104,27 +107,19 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
 
     def __init__(
         self,
-        encoder: str = "efficientnet-lite0",
-        scenes: str | list[str] | None = None,
+        config: EpisodeConfig | None = None,
+        *,
         max_moves: int = 1,
-        cache_size: int = 50_000,
         rig: RigFactory | None = None,
         sim_options: dict[str, Any] | None = None,
         senses: Senses | None = None,
-        condition_grid: dict[str, Any] | None = None,
         render_mode: str | None = None,
+        **options: Any,
     ) -> None:
+        self.config = episode_config(config, options)
         # The exposure agent needs no detector: BRISQUE of the frame is its only judge.
         self.senses, self.camera, self.lens, self.sampler, self.table_us = build_env(
-            encoder=encoder,
-            detector=None,
-            target=None,
-            cache_size=cache_size,
-            rig=rig,
-            sim_options=sim_options,
-            senses=senses,
-            scenes=scenes,
-            condition_grid=condition_grid,
+            self.config, rig=rig, sim_options=sim_options, senses=senses, with_detector=False
         )
         self.action_space = gym.spaces.Discrete(len(self.table_us))
         self.observation_space = exposure_observation_space(self.senses.feature_dim)

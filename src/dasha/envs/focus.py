@@ -9,12 +9,13 @@ import gymnasium as gym
 import numpy as np
 
 from dasha.envs.actions import focus_action_shape, focus_action_to_v, focus_grid_position
-from dasha.envs.conditions import RigFactory, build_env, reset_rig
+from dasha.envs.conditions import RigFactory, reset_rig
+from dasha.envs.config import EpisodeConfig, build_env, episode_config
 from dasha.envs.exposure import frame_rgb, truth_info
 from dasha.envs.metering import meter
 from dasha.envs.rewards import focus_reward, target_found
-from dasha.envs.senses import Senses, TargetSeen
 from dasha.hardware.base import Camera, Frame, Lens
+from dasha.perception.senses import Senses, TargetSeen
 
 HORIZON = 10
 
@@ -103,10 +104,11 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
     Terminated when the target is detected; truncated after 10 lens moves (the horizon).
 
     ## Arguments
-    `encoder`, `detector`, `target` (class; default the scene's), `scenes`,
-    `cache_size`, `rig`, `sim_options`, `condition_grid`, `sharp_brisque_max` (optional:
-    the target counts as found only when its box's BRISQUE is at most this; default
-    `None`, the paper's eq. 12), `observe_lens` (default `False`, the paper).
+    `config` (`dasha.envs.config.EpisodeConfig`: conditions, scenes, encoder, detector,
+    target class, cache, `sharp_brisque_max` (optional: the target counts as found only
+    when its box's BRISQUE is at most this; default `None`, the paper's eq. 12),
+    `observe_lens` (default `False`, the paper), ...), or its fields as keyword arguments
+    over it; `rig`, `sim_options`, `senses` (shared perception).
 
     ## Version History
     * v0: initial version
@@ -116,36 +118,24 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def __init__(
         self,
-        encoder: str = "efficientnet-lite0",
-        detector: str = "yolo",
-        target: str | None = None,
-        scenes: str | list[str] | None = None,
-        cache_size: int = 50_000,
+        config: EpisodeConfig | None = None,
+        *,
         rig: RigFactory | None = None,
         sim_options: dict[str, Any] | None = None,
         senses: Senses | None = None,
-        condition_grid: dict[str, Any] | None = None,
-        sharp_brisque_max: float | None = None,
-        observe_lens: bool = False,
         render_mode: str | None = None,
+        **options: Any,
     ) -> None:
+        self.config = episode_config(config, options)
         self.senses, self.camera, self.lens, self.sampler, self.table_us = build_env(
-            encoder=encoder,
-            detector=detector,
-            target=target,
-            cache_size=cache_size,
-            rig=rig,
-            sim_options=sim_options,
-            senses=senses,
-            scenes=scenes,
-            condition_grid=condition_grid,
+            self.config, rig=rig, sim_options=sim_options, senses=senses
         )
-        self.sharp_brisque_max = sharp_brisque_max
-        self.observe_lens = observe_lens
         self.action_space = gym.spaces.MultiDiscrete(
             list(focus_action_shape(self.lens.focus_range))
         )
-        self.observation_space = focus_observation_space(self.senses.feature_dim, observe_lens)
+        self.observation_space = focus_observation_space(
+            self.senses.feature_dim, self.config.observe_lens
+        )
         self.render_mode = render_mode
         self._frame: Frame | None = None
         self._moves = 0
@@ -166,7 +156,7 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         frame, seen, reward = focus_step(
-            self.camera, self.lens, self.senses, action, self.sharp_brisque_max
+            self.camera, self.lens, self.senses, action, self.config.sharp_brisque_max
         )
         self._frame = frame
         self._moves += 1
@@ -181,7 +171,7 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         )
 
     def _observation(self, frame: Frame) -> np.ndarray:
-        return focus_observation(self.senses, frame, self.lens, self.observe_lens)
+        return focus_observation(self.senses, frame, self.lens, self.config.observe_lens)
 
     def render(self) -> Any:
         return frame_rgb(self._frame)

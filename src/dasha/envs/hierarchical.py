@@ -19,7 +19,8 @@ import gymnasium as gym
 import numpy as np
 
 from dasha.envs.actions import focus_action_shape
-from dasha.envs.conditions import RigFactory, build_env, reset_rig
+from dasha.envs.conditions import RigFactory, reset_rig
+from dasha.envs.config import EpisodeConfig, build_env, episode_config
 from dasha.envs.exposure import (
     exposure_observation,
     exposure_observation_space,
@@ -34,8 +35,8 @@ from dasha.envs.focus import (
     focus_step,
 )
 from dasha.envs.rewards import is_suitable_peak
-from dasha.envs.senses import Senses
 from dasha.hardware.base import Frame
+from dasha.perception.senses import Senses
 
 EXPOSURE, FOCUS = "exposure", "focus"
 AGENTS = (EXPOSURE, FOCUS)
@@ -50,40 +51,28 @@ StepResult = tuple[
 
 
 class HierarchicalEpisode:
-    """One camera, one lens, two agents taking turns as in Fig. 2."""
+    """One camera, one lens, two agents taking turns as in Fig. 2.
+
+    ``config``: the episode (``dasha.envs.config.EpisodeConfig``), or its fields as keyword
+    arguments over it; ``rig``, ``sim_options`` and ``senses`` as the single-agent envs.
+    """
 
     def __init__(
         self,
-        encoder: str = "efficientnet-lite0",
-        detector: str = "yolo",
-        target: str | None = None,
-        scenes: str | list[str] | None = None,
-        cache_size: int = 50_000,
+        config: EpisodeConfig | None = None,
+        *,
         rig: RigFactory | None = None,
         sim_options: dict[str, Any] | None = None,
         senses: Senses | None = None,
-        condition_grid: dict[str, Any] | None = None,
-        sharp_brisque_max: float | None = None,
-        observe_lens: bool = False,
-        randomize: bool = True,
+        **options: Any,
     ) -> None:
+        self.config = episode_config(config, options)
         self.senses, self.camera, self.lens, self.sampler, self.table_us = build_env(
-            encoder=encoder,
-            detector=detector,
-            target=target,
-            cache_size=cache_size,
-            rig=rig,
-            sim_options=sim_options,
-            senses=senses,
-            scenes=scenes,
-            condition_grid=condition_grid,
-            randomize=randomize,
+            self.config, rig=rig, sim_options=sim_options, senses=senses
         )
-        self.sharp_brisque_max = sharp_brisque_max
-        self.observe_lens = observe_lens
         self.observation_spaces = {
             EXPOSURE: exposure_observation_space(self.senses.feature_dim),
-            FOCUS: focus_observation_space(self.senses.feature_dim, observe_lens),
+            FOCUS: focus_observation_space(self.senses.feature_dim, self.config.observe_lens),
         }
         self.action_spaces: dict[str, gym.Space[Any]] = {
             EXPOSURE: gym.spaces.Discrete(len(self.table_us)),
@@ -130,7 +119,7 @@ class HierarchicalEpisode:
                 {EXPOSURE: info},
             )
         self.active = FOCUS
-        obs = {FOCUS: focus_observation(self.senses, frame, self.lens, self.observe_lens)}
+        obs = {FOCUS: focus_observation(self.senses, frame, self.lens, self.config.observe_lens)}
         return (
             obs,
             {EXPOSURE: reward},
@@ -141,7 +130,7 @@ class HierarchicalEpisode:
 
     def _focus(self, action: Any) -> StepResult:
         frame, seen, reward = focus_step(
-            self.camera, self.lens, self.senses, np.asarray(action), self.sharp_brisque_max
+            self.camera, self.lens, self.senses, np.asarray(action), self.config.sharp_brisque_max
         )
         self.last_frame = frame
         self.lens_moves += 1
@@ -151,7 +140,7 @@ class HierarchicalEpisode:
             self.active = ""
         info = {"moves": self.lens_moves, **focus_info(frame, seen)}
         return (
-            {FOCUS: focus_observation(self.senses, frame, self.lens, self.observe_lens)},
+            {FOCUS: focus_observation(self.senses, frame, self.lens, self.config.observe_lens)},
             {FOCUS: reward},
             {FOCUS: done},
             {FOCUS: cut},

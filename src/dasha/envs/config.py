@@ -1,0 +1,166 @@
+"""``EpisodeConfig``: everything that defines a DASHA episode, in one typed, frozen value.
+
+Every env (``Exposure-v0``, ``Focus-v0``, the hierarchical episode), training
+(``TrainConfig.episode``), the policy files (``PolicySpec.episode``), ``dasha evaluate``,
+``dasha focus`` and ``dasha bench`` take their episode options from it, so each option
+has its default here and nowhere else. What cannot be written to a file (a rig factory,
+shared ``Senses``) is passed beside it.
+
+The defaults are the paper's episode: any detection ends A_L's search, A_L sees E(I)
+only, conditions of the ``paper`` set at the evaluation grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from dasha.envs.conditions import (
+    ConditionGrid,
+    ConditionSet,
+    RigFactory,
+    Sampler,
+    check_split,
+    condition_set,
+)
+from dasha.errors import ConfigError
+from dasha.hardware.base import Camera, Lens
+from dasha.perception.detectors import DEFAULT_DETECTOR
+from dasha.perception.encoder import DEFAULT_ENCODER
+from dasha.perception.senses import Senses
+
+
+@dataclass(frozen=True)
+class EpisodeConfig:
+    conditions: str = "paper"
+    """Name of the condition set (``dasha.envs.conditions.CONDITION_SETS``)."""
+    split: str | None = None
+    """Split of the set (train / val / test); ``None``: a set without splits, or all of one."""
+    scenes: tuple[str, ...] | None = None
+    """Draw only these scenes (built-in names or image paths with a sidecar JSON)."""
+    encoder: str = DEFAULT_ENCODER
+    detector: str = DEFAULT_DETECTOR
+    target: str | None = None
+    """Class the detector looks for; ``None``: the scene's own target."""
+    cache_size: int = 50_000
+    """Perception cache entries (``dasha.perception.senses``; 0: perceive every frame afresh)."""
+    sharp_brisque_max: float | None = None
+    """A_L's stop rule: the target counts as found only when its box's BRISQUE is at most
+    this, plus an allowance for clipped highlights (``envs.rewards.target_found``);
+    ``None``: any detection, the paper's eq. 12."""
+    observe_lens: bool = False
+    """A_L also observes where it set the lens (``envs.focus.focus_observation``)."""
+    condition_grid: ConditionGrid | None = None
+    """How finely conditions are drawn (``None``: the evaluation grid, 1 cm and 10 lx)."""
+    randomize: bool = True
+    """Draw fresh conditions every episode; ``False`` keeps the rig's own (a user's scene)."""
+
+    def __post_init__(self) -> None:
+        # Normalise what gym.make kwargs and the CLI hand over (lists, a single scene, dicts),
+        # so that equal configs compare equal and the value stays immutable.
+        scenes = self.scenes
+        if isinstance(scenes, (str, Path)):
+            scenes = (str(scenes),)
+        elif scenes is not None:
+            scenes = tuple(str(s) for s in scenes) or None
+        object.__setattr__(self, "scenes", scenes)
+        if isinstance(self.condition_grid, Mapping):
+            object.__setattr__(self, "condition_grid", _grid(self.condition_grid))
+        if self.cache_size < 0:
+            raise ConfigError(f"cache_size={self.cache_size} must be 0 or more")
+        check_split(self.condition_set, self.split)
+
+    @property
+    def condition_set(self) -> ConditionSet:
+        return condition_set(self.conditions)
+
+    def sampler(self) -> Sampler | None:
+        """The conditions sampler of this episode (``None`` when it keeps the rig's own)."""
+        if not self.randomize:
+            return None
+        return self.condition_set.sampler(self.split, self.scenes, self.condition_grid)
+
+    def with_options(self, **options: Any) -> EpisodeConfig:
+        """This config with some fields changed; an unknown name is an error."""
+        unknown = set(options) - EPISODE_FIELDS
+        if unknown:
+            raise ConfigError(
+                f"unknown episode option(s) {', '.join(sorted(unknown))}: "
+                f"choose among {', '.join(sorted(EPISODE_FIELDS))}"
+            )
+        return replace(self, **options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON / ``torch.save(weights_only)`` types."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["scenes"] = None if self.scenes is None else list(self.scenes)
+        data["condition_grid"] = (
+            None if self.condition_grid is None else self.condition_grid.to_dict()
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EpisodeConfig:
+        return cls().with_options(**data)
+
+
+EPISODE_FIELDS = frozenset(f.name for f in fields(EpisodeConfig))
+
+
+def _grid(data: Mapping[str, Any]) -> ConditionGrid:
+    try:
+        return ConditionGrid(**data)
+    except TypeError as exc:
+        raise ConfigError(f"condition grid {dict(data)}: {exc}") from exc
+
+
+def episode_config(config: EpisodeConfig | None, options: Mapping[str, Any]) -> EpisodeConfig:
+    """An env's config: ``config`` (default: ``EpisodeConfig()``) with keyword options over it,
+    so ``gym.make("dasha/Focus-v0", scenes=["cameraman"])`` keeps working."""
+    return (config or EpisodeConfig()).with_options(**options)
+
+
+def senses_for(config: EpisodeConfig, with_detector: bool = True) -> Senses:
+    """The perception an episode config asks for."""
+    return Senses(
+        encoder=config.encoder,
+        detector=config.detector if with_detector else None,
+        target=config.target,
+        cache_size=config.cache_size,
+    )
+
+
+class EnvParts(NamedTuple):
+    senses: Senses
+    camera: Camera
+    lens: Lens
+    sampler: Sampler | None
+    table_us: np.ndarray
+
+
+def build_env(
+    config: EpisodeConfig,
+    *,
+    rig: RigFactory | None = None,
+    sim_options: dict[str, Any] | None = None,
+    senses: Senses | None = None,
+    with_detector: bool = True,
+) -> EnvParts:
+    """What every DASHA env is made of: perception, a rig (default: the simulator with
+    ``sim_options``), a condition sampler and the exposure table.
+
+    ``with_detector=False``: the exposure agent needs no detector (BRISQUE of the frame is
+    its only judge).
+    """
+    from dasha.envs.actions import exposure_table_us
+    from dasha.hardware.sim import sim_rig
+
+    senses = senses if senses is not None else senses_for(config, with_detector)
+    camera, lens = (rig or (lambda: sim_rig(**(sim_options or {}))))()
+    return EnvParts(
+        senses, camera, lens, config.sampler(), exposure_table_us(camera.exposure_range_us)
+    )

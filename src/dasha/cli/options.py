@@ -35,7 +35,7 @@ ConditionsName = Annotated[
     str,
     typer.Option(
         "--conditions",
-        help="Condition set the episodes are drawn from: paper (the four built-in photographs, 140-200 cm, 13-300 lx) or a registered set (dasha.envs.conditions).",
+        help="Condition set the episodes are drawn from: paper (the four built-in photographs, 140-200 cm, 13-300 lx, no splits); full (the scene library's scenes of one split, 30 cm to infinity, 13-1000 lx, nominal optics); mismatch (full with the lens calibration, f-number, PSF, noise and gain drawn off-nominal). `dasha scenes` lists the library.",
     ),
 ]
 SplitName = Annotated[

@@ -8,10 +8,14 @@ each split, and a sampler. A sampler draws one episode's conditions from an
 rig as they are (``SimCamera.reset(**conditions)``), so a set may draw any field the
 simulator knows without this module listing them.
 
-``paper`` (the only set registered here): the paper's four built-in photographs, distances
-140..200 cm on a 1 cm grid, illuminances 13..300 lx on the paper's 10 lx schedule (13, 23,
-..., 293, and 300), nominal optics. It has no splits. A real rig cannot change its
-conditions; its envs are registered ``nondeterministic``.
+``paper``: the paper's four built-in photographs, distances 140..200 cm on a 1 cm grid,
+illuminances 13..300 lx on the paper's 10 lx schedule (13, 23, ..., 293, and 300),
+nominal optics. It has no splits.
+
+``full`` and ``mismatch`` (``dasha.envs.library_conditions``): the scene library's scenes
+of one split, 30 cm .. infinity, 13..1000 lx, the target's physical size drawn; nominal
+optics, or optics and sensor drawn off-nominal. A real rig cannot change its conditions;
+its envs are registered ``nondeterministic``.
 """
 
 from __future__ import annotations
@@ -170,6 +174,17 @@ def resolve_split(name: str, given: str | None, default: str) -> str | None:
 
 
 register_condition_set(PaperConditions())
+
+
+def _register_library_sets() -> None:
+    # The library's sets live beside (they need the scene catalogue, not this module).
+    from dasha.envs.library_conditions import LibraryConditions
+
+    register_condition_set(LibraryConditions("full"))
+    register_condition_set(LibraryConditions("mismatch", mismatch=True))
+
+
+_register_library_sets()
 
 
 RigFactory = Callable[[], tuple[Camera, Lens]]

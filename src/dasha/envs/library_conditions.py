@@ -19,13 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dasha.sim.library import catalogue, is_library_scene
+from dasha.errors import ConfigError
+from dasha.sim.library import SPLITS, catalogue, is_library_scene, split_scenes
 from dasha.sim.optics import Optics
 from dasha.sim.variation import VariationRanges
+
+if TYPE_CHECKING:
+    from dasha.envs.conditions import ConditionGrid
 
 NEAR_DISTANCE_CM = 30.0
 FAR_VERGENCE_DPT = 0.01
@@ -60,6 +64,9 @@ class LibrarySampler:
     near_distance_cm: float = NEAR_DISTANCE_CM
     illuminance_range_lux: tuple[float, float] = FULL_ILLUMINANCE_RANGE_LUX
     optics: Optics = Optics()
+    illuminance_levels: int | None = None
+    """``N``: illuminance on N levels evenly spaced in log lux (training's grid, so that
+    perception results are reused); ``None``: continuous."""
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         scene = str(self.scenes[int(rng.integers(len(self.scenes)))])
@@ -72,12 +79,17 @@ class LibrarySampler:
         fraction = float(rng.uniform(lo, hi))
         size_cm = self.optics.object_size_cm(fraction * FRAME_HEIGHT_PX, distance_cm)
         l0, l1 = self.illuminance_range_lux
+        if self.illuminance_levels:
+            levels = np.geomspace(l0, l1, self.illuminance_levels)
+            lux = float(levels[int(rng.integers(len(levels)))])
+        else:
+            lux = float(np.exp(rng.uniform(np.log(l0), np.log(l1))))
         conditions: dict[str, Any] = {
             "scene": scene,
             "distance_cm": round(distance_cm, 2),
             "background_cm": round(max(background_cm, distance_cm * 1.001), 2),
             "target_size_cm": round(size_cm, 3),
-            "illuminance_lux": round(float(np.exp(rng.uniform(np.log(l0), np.log(l1)))), 2),
+            "illuminance_lux": round(lux, 2),
         }
         if self.variation is not None:
             conditions["variation"] = self.variation.draw(rng).to_dict()
@@ -85,12 +97,12 @@ class LibrarySampler:
 
 
 def library_sampler(
-    split: str, scenes: Sequence[str] | None = None, mismatch: bool = False
+    split: str,
+    scenes: Sequence[str] | None = None,
+    mismatch: bool = False,
+    illuminance_levels: int | None = None,
 ) -> LibrarySampler:
     """The sampler of the ``full`` / ``mismatch`` set on one split (or on the given scenes)."""
-    from dasha.errors import ConfigError
-    from dasha.sim.library import split_scenes
-
     if scenes:
         for name in scenes:
             entry = catalogue().scenes.get(name) if is_library_scene(name) else None
@@ -104,4 +116,31 @@ def library_sampler(
         chosen = split_scenes(split)
     if not chosen:
         raise ConfigError(f"the scene library has no well-posed scene in the {split} split")
-    return LibrarySampler(chosen, VariationRanges() if mismatch else None)
+    ranges = VariationRanges() if mismatch else None
+    return LibrarySampler(chosen, ranges, illuminance_levels=illuminance_levels)
+
+
+@dataclass(frozen=True)
+class LibraryConditions:
+    """The ``full`` (``mismatch=False``) or ``mismatch`` condition set (module docstring).
+
+    Of a training grid only ``illuminance_levels`` applies: distances are drawn
+    continuously in dioptres (a 10 cm grid means nothing from 30 cm to infinity).
+    """
+
+    name: str
+    mismatch: bool = False
+    splits: tuple[str, ...] = SPLITS
+
+    def scenes(self, split: str | None) -> tuple[str, ...]:
+        if split is None:
+            return tuple(s for sp in SPLITS for s in split_scenes(sp))
+        return split_scenes(split)
+
+    def sampler(
+        self, split: str | None, scenes: Sequence[str] | None, grid: ConditionGrid | None
+    ) -> LibrarySampler:
+        if split is None:
+            raise ConfigError(f"condition set {self.name!r} needs a split: train, val or test")
+        levels = None if grid is None else grid.illuminance_levels
+        return library_sampler(split, scenes, self.mismatch, levels)

@@ -96,6 +96,9 @@ def frame_key(frame: Frame) -> Hashable | None:
         round(frame.exposure_us),
         round(frame.gain_db, 2),
         round(float(meta["focus_v"]), 2),
+        # The library's sets also draw the target's size and the optics' truth.
+        None if meta.get("target_size_cm") is None else round(float(meta["target_size_cm"]), 2),
+        tuple(sorted((meta.get("variation") or {}).items())),
     )
 
 

@@ -19,13 +19,21 @@ app.add_typer(sim_app, name="sim")
 Scene = Annotated[
     str,
     typer.Option(
-        help="Built-in scene name (motorcycle, motorcycle_right, cameraman, grace_hopper) or an image path with a sidecar JSON."
+        help="Built-in scene name (motorcycle, motorcycle_right, cameraman, grace_hopper), a library scene id (`dasha scenes` lists them) or an image path with a sidecar JSON."
     ),
 ]
 DistanceCm = Annotated[float, typer.Option("--distance-cm", help="Target distance (cm).")]
 Lux = Annotated[float, typer.Option("--lux", help="Scene illuminance (lux).")]
 BackgroundCm = Annotated[
     float, typer.Option("--background-cm", help="Background plane distance (cm).")
+]
+TargetSizeCm = Annotated[
+    float | None,
+    typer.Option(
+        "--target-size-cm",
+        help="The target's physical height (cm): its image then follows the thin lens "
+        "(f / (d - f)); default: the scene's own framing at any distance.",
+    ),
 ]
 Seed = Annotated[int, typer.Option(help="Noise seed: the same seed gives the same frame.")]
 BitDepth = Annotated[
@@ -41,7 +49,13 @@ GainDb = Annotated[
 
 
 def _open(
-    scene: str, distance_cm: float, lux: float, background_cm: float, seed: int, bit_depth: int
+    scene: str,
+    distance_cm: float,
+    lux: float,
+    background_cm: float,
+    seed: int,
+    bit_depth: int,
+    target_size_cm: float | None = None,
 ) -> Any:
     from dasha.hardware.sim import sim_rig
 
@@ -50,6 +64,7 @@ def _open(
         distance_cm=distance_cm,
         illuminance_lux=lux,
         background_cm=background_cm,
+        target_size_cm=target_size_cm,
         seed=seed,
         bit_depth=bit_depth,
     )
@@ -97,6 +112,7 @@ def snapshot(
         typer.Option("--focus-v", help="Lens voltage 24..70 V; default: the in-focus voltage."),
     ] = None,
     background_cm: BackgroundCm = 500.0,
+    target_size_cm: TargetSizeCm = None,
     gain_db: GainDb = None,
     seed: Seed = 0,
     bit_depth: BitDepth = 8,
@@ -107,7 +123,7 @@ def snapshot(
     """Grab one simulated frame and write it to a file."""
     from dasha.io import write_image
 
-    camera, lens = _open(scene, distance_cm, lux, background_cm, seed, bit_depth)
+    camera, lens = _open(scene, distance_cm, lux, background_cm, seed, bit_depth, target_size_cm)
     if gain_db is not None:
         camera.set_gain_db(gain_db)
     camera.set_exposure_us(exposure_us)

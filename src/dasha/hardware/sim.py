@@ -152,6 +152,7 @@ def open_sim_camera(
     distance_cm: float = 170.0,
     illuminance_lux: float = 100.0,
     background_cm: float | None = None,
+    target_size_cm: float | None = None,
     seed: int | None = None,
     width: int = 417,
     height: int = 404,
@@ -163,7 +164,7 @@ def open_sim_camera(
     timing: Timing | None = None,
 ) -> SimCamera:
     """A simulated camera; every option has the paper rig's value as default."""
-    conditions = Conditions(str(scene), distance_cm, illuminance_lux)
+    conditions = Conditions(str(scene), distance_cm, illuminance_lux, target_size_cm=target_size_cm)
     if background_cm is not None:
         conditions = replace(conditions, background_cm=background_cm)
     if sensor is None:

@@ -33,7 +33,7 @@ def test_full_covers_30_cm_to_infinity_uniformly_in_dioptres() -> None:
     assert thirds.min() > 0.25 * len(draws)
     assert all(d["background_cm"] > d["distance_cm"] for d in draws)
     lux = np.array([d["illuminance_lux"] for d in draws])
-    assert 13.0 <= lux.min() and lux.max() <= 1000.0
+    assert lux.min() >= 13.0 and lux.max() <= 1000.0
     assert "variation" not in draws[0]
 
 

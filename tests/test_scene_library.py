@@ -139,7 +139,9 @@ def test_user_folder_is_a_library_and_undetectable_scenes_are_left_out(tmp_path:
         hopper.reflectance * 12.92,
         1.055 * hopper.reflectance ** (1 / 2.4) - 0.055,
     )
-    _write_scene(tmp_path, "hopper", np.uint8(np.clip(srgb, 0, 1) * 255), "person", list(hopper.target_box))
+    _write_scene(
+        tmp_path, "hopper", np.uint8(np.clip(srgb, 0, 1) * 255), "person", list(hopper.target_box)
+    )
     _write_scene(tmp_path, "blank", np.full((300, 300), 128, np.uint8), "car", [50, 50, 250, 250])
     cv2.imwrite(str(tmp_path / "nosidecar.png"), np.zeros((64, 64), np.uint8))
     result = CliRunner().invoke(app, ["scenes", "--library", str(tmp_path), "--json"])
@@ -178,7 +180,10 @@ def test_scenes_command_lists_a_split_as_json() -> None:
         (["scenes", "--library", "{empty}", "--split", "test"], "no --split"),
         (["scenes", "--detector", "mtcnn"], "rebuild it"),
         (["scenes", "build", "--out", "{empty}/cat.txt"], "ending in .json"),
-        (["scenes", "build", "--out", "{empty}/c.json", "--backgrounds-per-target", "0"], "at least 1"),
+        (
+            ["scenes", "build", "--out", "{empty}/c.json", "--backgrounds-per-target", "0"],
+            "at least 1",
+        ),
     ],
 )
 def test_scenes_bad_input_is_a_clear_error(tmp_path: Path, args: list[str], message: str) -> None:

@@ -10,7 +10,7 @@ from dasha.sim.world import Conditions, SimWorld
 
 
 def _box_height(world: SimWorld) -> float:
-    x1, y1, x2, y2 = world.layers.target_box
+    _x1, y1, _x2, y2 = world.layers.target_box
     return y2 - y1
 
 

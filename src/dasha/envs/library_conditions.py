@@ -18,7 +18,7 @@ half a pixel, indistinguishable from a star.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -63,7 +63,7 @@ class LibrarySampler:
     variation: VariationRanges | None = None
     near_distance_cm: float = NEAR_DISTANCE_CM
     illuminance_range_lux: tuple[float, float] = FULL_ILLUMINANCE_RANGE_LUX
-    optics: Optics = Optics()
+    optics: Optics = field(default_factory=Optics)  # nominal: sizes from its magnification
     illuminance_levels: int | None = None
     """``N``: illuminance on N levels evenly spaced in log lux (training's grid, so that
     perception results are reused); ``None``: continuous."""

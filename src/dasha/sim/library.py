@@ -96,7 +96,9 @@ class Photo:
             target_class=d.get("class") or d.get("target_class"),
             member=d.get("member"),
             sha256=d.get("sha256"),
-            box=None if box is None else (float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+            box=None
+            if box is None
+            else (float(box[0]), float(box[1]), float(box[2]), float(box[3])),
         )
 
 
@@ -239,10 +241,10 @@ def _read(photo: Photo) -> np.ndarray:
     elif kind == "matplotlib":
         import matplotlib.cbook
 
-        path = matplotlib.cbook.get_sample_data(name, asfileobj=False)
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        sample = matplotlib.cbook.get_sample_data(name, asfileobj=False)
+        image = cv2.imread(str(sample), cv2.IMREAD_COLOR)
         if image is None:
-            raise ConfigError(f"matplotlib's sample image {path} is missing or unreadable")
+            raise ConfigError(f"matplotlib's sample image {sample} is missing or unreadable")
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     else:
         raise ConfigError(f"photo {photo.id}: unknown source {photo.source!r}")
@@ -322,7 +324,9 @@ def load_library_scene(name: str) -> Scene:
         raise ConfigError(
             f"unknown library scene {name!r}: `dasha scenes --json` lists the scene ids"
         )
-    return scene_from_photos(photos[target_id], photos.get(background_id) if background_id else None, name)
+    return scene_from_photos(
+        photos[target_id], photos.get(background_id) if background_id else None, name
+    )
 
 
 def builtin_photos() -> list[Photo]:

@@ -131,9 +131,10 @@ def _archive(package: DebianPackage) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(dir=cache_dir(), prefix=".deb-") as tmp:
         path = Path(tmp) / package.filename
         try:
-            with urllib.request.urlopen(package.url, timeout=60) as response, open(
-                path, "wb"
-            ) as out:
+            with (
+                urllib.request.urlopen(package.url, timeout=60) as response,
+                open(path, "wb") as out,
+            ):
                 shutil.copyfileobj(response, out, 1 << 20)
         except OSError as exc:  # URLError, timeouts, disk full: one message for the user
             raise ConfigError(
@@ -177,9 +178,10 @@ def _extract(
         offset, _size = _data_tar(handle, package)
         handle.seek(offset)
         # Stream mode: the xz data is read once, front to back, without seeking.
-        with tarfile.open(fileobj=handle, mode="r|*") as tar, tempfile.TemporaryDirectory(
-            dir=root, prefix=".extract-"
-        ) as tmp:
+        with (
+            tarfile.open(fileobj=handle, mode="r|*") as tar,
+            tempfile.TemporaryDirectory(dir=root, prefix=".extract-") as tmp,
+        ):
             for info in tar:
                 member = wanted.get(info.name)
                 if member is None or not info.isfile():

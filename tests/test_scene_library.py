@@ -180,6 +180,9 @@ def test_scenes_command_lists_a_split_as_json() -> None:
         (["scenes", "--library", "{empty}", "--split", "test"], "no --split"),
         (["scenes", "--detector", "mtcnn"], "rebuild it"),
         (["scenes", "build", "--out", "{empty}/cat.txt"], "ending in .json"),
+        (["scenes", "sheet", "--out", "{empty}/s.png", "--count", "0"], "1..24"),
+        (["scenes", "sheet", "--out", "{empty}/s.jpg"], "ending in .png"),
+        (["scenes", "sheet", "--out", "{empty}/s.png", "--split", "nope"], "choose one of"),
         (
             ["scenes", "build", "--out", "{empty}/c.json", "--backgrounds-per-target", "0"],
             "at least 1",
@@ -197,3 +200,16 @@ def test_scenes_bad_input_is_a_clear_error(tmp_path: Path, args: list[str], mess
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_scenes_sheet_writes_a_png(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dasha.cli import app, register_all
+
+    register_all()
+    out = tmp_path / "sheet.png"
+    result = CliRunner().invoke(app, ["scenes", "sheet", "--out", str(out), "--count", "2"])
+    assert result.exit_code == 0, result.output
+    image = cv2.imread(str(out))
+    assert image is not None and image.shape[0] > 200

@@ -174,3 +174,50 @@ def build(
         print_json({"out": str(out), "summary": summary})
     else:
         typer.echo(f"wrote {out}: {summary['scenes']} scenes, {summary['left_out']} left out")
+
+
+@scenes_app.command()
+@handle_errors
+def sheet(
+    out: Annotated[Path, typer.Option(help="Where to write the contact sheet (PNG).")],
+    split: Annotated[str, typer.Option(help="The split to draw scenes from.")] = "test",
+    count: Annotated[int, typer.Option(help="Scenes (rows), 1..24.")] = 6,
+    seed: Annotated[int, typer.Option(help="Draws the scenes and their conditions.")] = 0,
+) -> None:
+    """A contact sheet of scenes drawn as the `full` set draws them: each row one scene,
+    focused on the target, on the background, and at the factory 24 V."""
+    import numpy as np
+
+    from dasha.envs.library_conditions import library_sampler
+    from dasha.errors import ConfigError
+    from dasha.plots import contact_sheet
+    from dasha.sim.world import Conditions, SimWorld
+
+    if not 1 <= count <= 24:
+        raise ConfigError(f"--count {count}: give 1..24 scenes")
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out {out}: the sheet is a PNG; give a path ending in .png")
+    sampler = library_sampler(split)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(count):
+        drawn = sampler.sample(rng)
+        world = SimWorld(Conditions(**drawn), seed=seed + i)
+        rate = float(world.electron_rate(world.in_focus_v()).mean())
+        exposure_us = 70.0 / max(rate * world.sensor.system_gain_dn_per_e(0.0), 1e-9) * 1e6
+        exposure_us = float(np.clip(exposure_us, 24.0, 1e6))
+        focus = {
+            "on target": world.in_focus_v(),
+            "on background": world.optics.in_focus_v(world.conditions.background_cm),
+            "24 V": 24.0,
+        }
+        cells = [
+            (world.render(v, exposure_us, 0.0), f"{name}: {world.target_blur_px(v):.0f} px")
+            for name, v in focus.items()
+        ]
+        label = (
+            f"{drawn['scene']}\n{drawn['distance_cm']:.0f} cm / bg {drawn['background_cm']:.0f} cm"
+        )
+        rows.append((label, cells))
+    contact_sheet(rows, f"scene library, {split} split (target blur in px)", out)
+    typer.echo(f"wrote {out}")

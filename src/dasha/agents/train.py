@@ -133,7 +133,7 @@ def training_episode(episode: EpisodeConfig) -> EpisodeConfig:
     if episode.split == test:
         raise ConfigError(
             "training on the test split is refused: nothing from test may reach training "
-            "(use --split train or val)"
+            "(use --split train; val is for choosing between trained models)"
         )
     conditions = episode.condition_set
     if not conditions.splits:

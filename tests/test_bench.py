@@ -118,3 +118,22 @@ def test_gate_bench_reports_pass_rates_by_blur():
 def test_gate_bench_rejects_no_conditions():
     result = runner.invoke(app, ["gate-bench", "--conditions", "0"])
     assert result.exit_code == 2 and "--conditions" in result.output
+
+
+def test_outcome_says_when_the_lens_ended_on_the_background() -> None:
+    from dasha.bench.harness import Condition, open_condition_rig
+    from dasha.bench.run import _outcome
+
+    scene = {"scene": "cameraman", "distance_cm": 60.0, "illuminance_lux": 100.0}
+    condition = Condition({**scene, "background_cm": 300.0}, seed=1)
+    camera, lens = open_condition_rig(condition)
+    verdicts = {}
+    for where, focus_v in {
+        "target": camera.world.in_focus_v(),
+        "background": camera.world.optics.in_focus_v(300.0),
+    }.items():
+        lens.set_focus(focus_v)
+        frame = camera.grab()
+        outcome = _outcome("x", condition, camera, lens, frame, True, 0.0, 1)
+        verdicts[where] = (outcome.in_focus, outcome.on_background)
+    assert verdicts == {"target": (True, False), "background": (False, True)}

@@ -83,6 +83,9 @@ class Outcome:
     final_exposure_us: float
     suitable_exposure: bool
     peak: float
+    on_background: bool = False
+    """The final frame is focused on the background plane and not on the target: the
+    contrast-AF trap (sim ground truth)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,6 +109,7 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "sim_time_s_mean": float(np.mean([o.sim_time_s for o in outcomes])),
         "compute_ms_per_decision": float(np.mean([o.compute_ms_per_decision for o in outcomes])),
         "suitable_exposure_rate": float(np.mean([o.suitable_exposure for o in outcomes])),
+        "on_background_rate": float(np.mean([o.on_background for o in outcomes])),
     }
 
 

@@ -97,16 +97,19 @@ def markdown_table(
         "",
         f"Command: `{meta.get('command')}` — machine: {meta.get('machine')} — {meta.get('wall_s', 0):.0f} s.",
         f"Conditions: set `{meta.get('conditions', 'paper')}`, split `{meta.get('split')}`.",
-        "Success = target detected on the final frame AND in focus by the simulator's ground truth (blur <= 2 px).",
+        "Success = target detected on the final frame AND in focus by the simulator's ground truth (blur <= 2 px). "
+        "On background = the final frame is focused on the background plane, not the target (the contrast-AF trap). "
+        "Suitable exposure = the final frame's histogram peak in [50, 150].",
         "",
-        "| method | success | detected | in focus | AF steps mean (p95) | frames | sim. time (s) | compute / decision (ms) | paper AF steps | paper AF time (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| method | success | detected | in focus | on background | suitable exposure | AF steps mean (p95) | frames | sim. time (s) | compute / decision (ms) | paper AF steps | paper AF time (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in summaries.items():
         paper: dict[str, Any] = dict(PAPER_TABLE_I.get(name, {}))
         steps = paper.get("af_steps")
         lines.append(
             f"| {name} | {s['success_rate']:.1%} | {s['detected_rate']:.1%} | {s['in_focus_rate']:.1%} | "
+            f"{s.get('on_background_rate', 0.0):.1%} | {s.get('suitable_exposure_rate', 0.0):.1%} | "
             f"{s['lens_moves_mean']:.2f} ({s['lens_moves_p95']:.0f}) | {s['frames_mean']:.1f} | {s['sim_time_s_mean']:.2f} | "
             f"{s['compute_ms_per_decision']:.1f} | {'' if steps is None else steps} | {paper.get('af_time_s', '')} |"
         )

@@ -47,6 +47,7 @@ def _outcome(
 ) -> Outcome:
     peak = histogram(frame.as_uint8()).peak
     in_focus = bool(frame.meta["in_focus"])
+    background_sharp = camera.world.optics.is_in_focus(float(frame.meta["background_blur_px"]))
     return Outcome(
         method=method,
         condition=c,
@@ -61,6 +62,7 @@ def _outcome(
         final_exposure_us=float(camera.exposure_us),
         suitable_exposure=is_suitable_peak(peak),
         peak=peak,
+        on_background=background_sharp and not in_focus,
         extra={
             "in_focus_v": float(frame.meta["in_focus_v"]),
             "blur_px": float(frame.meta["blur_px"]),

@@ -213,3 +213,15 @@ def test_scenes_sheet_writes_a_png(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     image = cv2.imread(str(out))
     assert image is not None and image.shape[0] > 200
+
+
+def test_shipped_catalogue_is_what_the_code_writes() -> None:
+    """The file round-trips through ``Catalogue``: every photo's split is the rule's."""
+    from importlib import resources
+
+    from dasha.sim.library import CATALOGUE_FILE, Catalogue
+
+    text = resources.files("dasha").joinpath("data", "scenes", CATALOGUE_FILE).read_text()
+    data = json.loads(text)
+    assert Catalogue.from_dict(data).to_dict() == data
+    assert all(p["split"] == split_of(p["id"]) for p in data["photos"])

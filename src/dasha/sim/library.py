@@ -80,7 +80,9 @@ class Photo:
         return split_of(self.id)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        out: dict[str, Any] = {"id": self.id, "source": self.source, "role": self.role}
+        optional = {"class": self.target_class, "member": self.member, "sha256": self.sha256}
+        out.update({k: v for k, v in optional.items() if v is not None})
         if self.box is not None:
             out["box"] = list(self.box)
         out["split"] = self.split
@@ -93,7 +95,7 @@ class Photo:
             id=d["id"],
             source=d["source"],
             role=d["role"],
-            target_class=d.get("class") or d.get("target_class"),
+            target_class=d.get("class"),
             member=d.get("member"),
             sha256=d.get("sha256"),
             box=None
@@ -270,7 +272,8 @@ def read_rgb(photo: Photo) -> np.ndarray:
     return image[..., :3] if image.ndim == 3 else image
 
 
-def _shrink(image: np.ndarray, box: tuple[float, ...] | None = None) -> tuple[np.ndarray, float]:
+def _shrink(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """The image at most ``MAX_PHOTO_SIDE_PX`` on its longer side, and the scale applied."""
     scale = min(1.0, MAX_PHOTO_SIDE_PX / max(image.shape[:2]))
     if scale < 1.0:
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))

@@ -164,3 +164,20 @@ def test_replay_env_trains_on_a_recorded_grid(senses, tmp_path):
         np.array(focus_v_to_action(29.0, lens_range))
     )  # snaps to 30 V
     assert not terminated and reward == -1.0 and info["focus_v"] == 30.0
+
+
+@pytest.mark.parametrize("conditions", ["full", "mismatch"])
+def test_library_condition_sets_pass_gymnasium_checker_and_repeat_by_seed(senses, conditions):
+    from dasha.envs.config import EpisodeConfig
+
+    config = EpisodeConfig(conditions=conditions, split="val", cache_size=0)
+    env = gym.make("dasha/Focus-v0", config=config, senses=senses)
+    check_env(env.unwrapped, skip_render_check=True)
+    a, info_a = env.reset(seed=5)
+    b, info_b = env.reset(seed=5)
+    assert info_a["conditions"] == info_b["conditions"]
+    assert info_a["conditions"]["scene"] in EpisodeConfig(conditions, "val").condition_set.scenes(
+        "val"
+    )
+    assert ("variation" in info_a["conditions"]) == (conditions == "mismatch")
+    assert np.array_equal(a, b)

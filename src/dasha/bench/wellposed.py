@@ -4,15 +4,16 @@ A scene is *well-posed* when an autofocus driven by the detector can succeed on 
 wrong answer would show: on the simulator at nominal optics,
 
 1. **found in focus**: with the lens focused on the target at a metered exposure, the
-   detector finds the target class over the true box (IoU >= ``MIN_IOU``), at both a
-   small and a large image of the target (``CHECK_HEIGHT_FRACTIONS`` of the frame);
-2. **lost when defocused**: at the factory lens position (24 V: ~250 px of blur) it
-   does not find the class at all;
+   detector finds the target class over the true box (IoU >= ``MIN_IOU``) at two or more
+   neighbouring image sizes of ``CHECK_HEIGHT_FRACTIONS`` (of the frame height);
+2. **lost when defocused**: at those sizes and the factory lens position (24 V: ~250 px
+   of blur) it does not find the class at all;
 3. **unambiguous**: the background photograph alone shows no object of that class.
 
 A scene failing any of these is left out of the library, with the reason and the figures.
-``build_catalogue`` takes the candidate photos (``dasha.bench.scene_candidates``), pins them, pairs every target
-with backgrounds of its own split, checks every scene and returns the catalogue.
+``build_catalogue`` takes the candidate photos (``dasha.bench.scene_candidates``), pins
+them, pairs every target with backgrounds of its own split, checks every scene and
+returns the catalogue.
 """
 
 from __future__ import annotations

@@ -158,7 +158,8 @@ def build(
 
     from dasha.bench.wellposed import build_catalogue
     from dasha.errors import ConfigError
-    from dasha.io import write_json
+    from dasha.io import write_bytes
+    from dasha.sim.library import catalogue_text
 
     if backgrounds_per_target < 1:
         raise ConfigError("--backgrounds-per-target must be at least 1")
@@ -167,7 +168,7 @@ def build(
     cat = build_catalogue(
         detector, backgrounds_per_target, progress=lambda it: tqdm(list(it), desc="checking scenes")
     )
-    write_json(out, cat.to_dict())
+    write_bytes(out, catalogue_text(cat).encode())
     records = [_scene_record(e, cat.photos) for e in cat.select(None, include_ill_posed=True)]
     summary = _summary(records)
     if json_out:

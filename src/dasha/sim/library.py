@@ -184,6 +184,18 @@ class Catalogue:
         return cls(int(d["version"]), photos, scenes, dict(d.get("checked_with") or {}))
 
 
+def catalogue_text(cat: Catalogue) -> str:
+    """The catalogue as JSON with one photo or scene per line (a changed scene is a changed line)."""
+    data = cat.to_dict()
+    head = {k: v for k, v in data.items() if k not in ("photos", "scenes")}
+    lines = ["{"] + [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    for key in ("photos", "scenes"):
+        rows = [f"    {json.dumps(r)}" for r in data[key]]
+        closing = "]" if key == "scenes" else "],"
+        lines += [f'  "{key}": [', ",\n".join(rows), f"  {closing}"]
+    return "\n".join([*lines, "}", ""])
+
+
 @functools.lru_cache(maxsize=1)
 def catalogue() -> Catalogue:
     """The shipped catalogue (photos, splits, scenes and their checks)."""

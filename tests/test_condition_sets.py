@@ -108,6 +108,19 @@ def test_training_never_sees_the_test_split(split_set):
         train_on(conditions=split_set, scenes=("grace_hopper",))
 
 
+def test_training_never_sees_a_test_photo_of_the_library_whatever_the_set():
+    from dasha.agents.train import TRAINING_EPISODE, TrainConfig
+    from dasha.sim.library import catalogue
+
+    test_scene = catalogue().select("test")[0].id
+    for conditions in ("paper", "full"):
+        with pytest.raises(ConfigError, match="test split"):
+            TrainConfig(
+                out="x",
+                episode=TRAINING_EPISODE.with_options(conditions=conditions, scenes=(test_scene,)),
+            )
+
+
 def _said(result) -> str:
     return " ".join(result.output.split())  # the error printer wraps long lines
 

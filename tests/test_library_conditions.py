@@ -58,6 +58,16 @@ def test_mismatch_draws_the_optics_off_nominal() -> None:
 
 
 def test_a_scene_of_another_split_is_refused() -> None:
-    test_scene = catalogue().select("test")[0].id
+    cat = catalogue()
+    test_scene = cat.select("test")[0].id
     with pytest.raises(ConfigError, match="test split"):
         library_sampler("train", scenes=[test_scene])
+    # A pairing the catalogue never made, across splits, is refused too.
+    train_target = next(
+        p.id for p in cat.photos.values() if p.role == "cutout" and p.split == "train"
+    )
+    test_background = next(
+        p.id for p in cat.photos.values() if p.role == "background" and p.split == "test"
+    )
+    with pytest.raises(ConfigError, match="test split"):
+        library_sampler("train", scenes=[f"{train_target}@{test_background}"])

@@ -135,16 +135,25 @@ def training_episode(episode: EpisodeConfig) -> EpisodeConfig:
             "training on the test split is refused: nothing from test may reach training "
             "(use --split train; val is for choosing between trained models)"
         )
+    from dasha.sim.library import photo_splits
+
+    # Whatever the set (paper takes any --scene), no test photo may reach training.
+    held_out = [s for s in episode.scenes or () if test in photo_splits(s)]
+    if held_out:
+        raise ConfigError(
+            f"scene(s) {', '.join(sorted(held_out))} use photos of the scene library's test "
+            "split: nothing from test may reach training"
+        )
     conditions = episode.condition_set
     if not conditions.splits:
         return episode
     if episode.split is None:
         episode = replace(episode, split="train")
     if episode.scenes and test in conditions.splits:
-        held_out = set(episode.scenes) & set(conditions.scenes(test))
+        held_out = sorted(set(episode.scenes) & set(conditions.scenes(test)))
         if held_out:
             raise ConfigError(
-                f"scene(s) {', '.join(sorted(held_out))} belong to the test split of "
+                f"scene(s) {', '.join(held_out)} belong to the test split of "
                 f"{conditions.name!r}: nothing from test may reach training"
             )
     return episode

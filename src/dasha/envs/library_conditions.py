@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dasha.errors import ConfigError
-from dasha.sim.library import SPLITS, catalogue, is_library_scene, split_scenes
+from dasha.sim.library import SPLITS, catalogue, is_library_scene, photo_splits, split_scenes
 from dasha.sim.optics import Optics
 from dasha.sim.variation import VariationRanges
 
@@ -105,11 +105,11 @@ def library_sampler(
     """The sampler of the ``full`` / ``mismatch`` set on one split (or on the given scenes)."""
     if scenes:
         for name in scenes:
-            entry = catalogue().scenes.get(name) if is_library_scene(name) else None
-            if entry is not None and entry.split != split:
+            other = photo_splits(name) - {split}
+            if other:
                 raise ConfigError(
-                    f"scene {name!r} is in the {entry.split} split, not {split}: "
-                    "a scene is used only in its own split"
+                    f"scene {name!r} has photos of the {', '.join(sorted(other))} split, "
+                    f"not only {split}: a photo is used only in its own split"
                 )
         chosen = tuple(scenes)
     else:

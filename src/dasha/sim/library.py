@@ -213,6 +213,17 @@ def is_library_scene(name: str) -> bool:
     return name in catalogue().scenes or "@" in name
 
 
+def photo_splits(name: str) -> set[str]:
+    """The splits of the catalogue photos a scene id is made of (empty: not a library scene).
+
+    Any target may be put over any background by id (``dasha sim snapshot``); a pair
+    across splits has two splits, and no condition set draws it."""
+    if not is_library_scene(name):
+        return set()
+    photos = catalogue().photos
+    return {photos[p].split for p in name.split("@") if p in photos}
+
+
 def split_scenes(split: str, include_ill_posed: bool = False) -> tuple[str, ...]:
     """Ids of the well-posed scenes of a split."""
     return tuple(s.id for s in catalogue().select(split, include_ill_posed))

@@ -59,3 +59,34 @@ def test_episodes_without_ground_truth_are_left_out():
     assert result["per_scene"] == {} and all(
         b["episodes"] == 0 for b in result["per_distance_band"].values()
     )
+
+
+def test_focus_frames_say_where_a_search_went():
+    from dasha.agents.run import EpisodeReport, focus_frames, summarize
+
+    def move(blur_px: float, score: float, brisque: float | None = None) -> dict:
+        return {
+            "agent": "focus",
+            "blur_px": blur_px,
+            "in_focus": blur_px <= 2.0,
+            "score": score,
+            "brisque": brisque,
+        }
+
+    searched = EpisodeReport(
+        handed_over=True,
+        lens_moves=3,
+        stop="horizon",
+        moves=[{"agent": "exposure"}, move(50.0, 0.0), move(1.0, 0.6, 31.0), move(8.0, 0.4, 40.0)],
+    )
+    unsuitable = EpisodeReport(handed_over=False, stop="unsuitable exposure")
+    frames = focus_frames([searched])
+    assert frames["frames"] == 3
+    assert frames["blur_px_median"] == 8.0
+    assert frames["in_focus_rate"] == 1 / 3
+    assert frames["detector_fired_rate"] == 2 / 3
+    assert frames["in_focus_and_detected"] == 1
+    assert frames["brisque_median_in_focus_and_detected"] == 31.0
+    summary = summarize([searched, unsuitable])
+    assert summary["stop_reasons"] == {"horizon": 1, "unsuitable exposure": 1}
+    assert focus_frames([])["blur_px_median"] is None

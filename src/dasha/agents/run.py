@@ -8,6 +8,7 @@ for evaluation only: the agents never see it.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -194,7 +195,36 @@ def summarize(reports: list[EpisodeReport]) -> dict[str, Any]:
         else 0.0,
         "wall_time_s_mean": float(np.mean([r.wall_time_s for r in reports])) if reports else 0.0,
         "policy_ms_mean": float(decisions.mean()),
+        "stop_reasons": dict(Counter(r.stop for r in reports).most_common()),
+        "focus_frames": focus_frames(handed),
         **breakdown(EpisodeResult(r.conditions, r.success, r.lens_moves) for r in reports),
+    }
+
+
+def focus_frames(reports: list[EpisodeReport]) -> dict[str, Any]:
+    """What A_L's frames looked like: how blurred (sim truth), how often in focus, how often
+    the detector fired at all (before the stop rule) — where a search that never ends went."""
+    moves = [m for r in reports for m in r.moves if m.get("agent") == "focus"]
+    blur = [float(m["blur_px"]) for m in moves if m.get("blur_px") is not None]
+    fired = [bool(m.get("score", 0.0)) for m in moves]
+    sharp_and_fired = [
+        m
+        for m in moves
+        if m.get("in_focus") and m.get("score", 0.0) and m.get("brisque") is not None
+    ]
+    return {
+        "frames": len(moves),
+        "blur_px_median": float(np.median(blur)) if blur else None,
+        "in_focus_rate": float(np.mean([bool(m.get("in_focus")) for m in moves]))
+        if moves
+        else None,
+        "detector_fired_rate": float(np.mean(fired)) if fired else None,
+        "in_focus_and_detected": len(sharp_and_fired),
+        "brisque_median_in_focus_and_detected": float(
+            np.median([m["brisque"] for m in sharp_and_fired])
+        )
+        if sharp_and_fired
+        else None,
     }
 
 

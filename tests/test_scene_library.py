@@ -225,3 +225,29 @@ def test_shipped_catalogue_is_what_the_code_writes() -> None:
     data = json.loads(text)
     assert catalogue_text(Catalogue.from_dict(data)) == text
     assert all(p["split"] == split_of(p["id"]) for p in data["photos"])
+
+
+def test_error_messages_keep_their_brackets(tmp_path: Path) -> None:
+    """The sidecar hint names the JSON to write, brackets included (not eaten as markup)."""
+    from typer.testing import CliRunner
+
+    from dasha.cli import app, register_all
+
+    register_all()
+    cv2.imwrite(str(tmp_path / "photo.png"), np.zeros((32, 32), np.uint8))
+    result = CliRunner().invoke(
+        app,
+        [
+            "sim",
+            "snapshot",
+            "--scene",
+            str(tmp_path / "photo.png"),
+            "--out",
+            str(tmp_path / "f.png"),
+        ],
+    )
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert '"box": [x1, y1, x2, y2]' in said
+    weird = CliRunner().invoke(app, ["scenes", "--split", "[/x]"])
+    assert weird.exit_code == 2 and "[/x]" in weird.output

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dasha.errors import DashaError
 from dasha.io import jsonable
@@ -58,7 +59,8 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except DashaError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
+            # The message is text, not markup: a sidecar hint's [x1, y1, ...] must survive.
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(code=2) from exc
 
     return wrapper  # type: ignore[return-value]

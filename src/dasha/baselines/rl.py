@@ -99,8 +99,14 @@ class LensStepEnv(gym.Env[np.ndarray, np.int64]):
         meter(self.camera, self.table_us)
         return self.start(), {}
 
-    def start(self) -> np.ndarray:
-        """Begin focusing from the rig as it is (exposure and conditions set by the caller)."""
+    def start(self, seed: int | None = None) -> np.ndarray:
+        """Begin focusing from the rig as it is (exposure and conditions set by the caller).
+
+        ``seed`` reseeds the env's own noise (the PDAF cue's), so that the same rig and seed
+        give the same run whatever ran before.
+        """
+        if seed is not None:
+            self.np_random = np.random.default_rng(seed)
         self._moves = 0
         self._m = self._m_prev = self._measure()
         return self._obs(0.0)
@@ -195,9 +201,9 @@ class RlAutofocus:
         self.model = sb3.PPO.load(str(model_path), device="cpu")
         self.reward = reward
 
-    def run(self, env: LensStepEnv) -> dict[str, Any]:
+    def run(self, env: LensStepEnv, seed: int | None = None) -> dict[str, Any]:
         """Focus the env's rig from where it stands; returns moves and timing."""
-        obs = env.start()
+        obs = env.start(seed)
         compute_s = 0.0
         for _ in range(HORIZON + 1):
             tick = time.perf_counter()

@@ -125,7 +125,7 @@ def rl_runner(name: str, model_path: Path, senses: Senses) -> MethodRunner:
 
     def focus(camera: Any, lens: Any) -> Any:
         env.camera, env.lens = camera, lens
-        agent.run(env)
+        agent.run(env, seed=camera.world.seed)  # the condition's seed: reruns repeat
         return env.last_frame  # taken at the final lens position
 
     return baseline_runner(name, senses, focus)

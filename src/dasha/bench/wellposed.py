@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from dasha.bench.scene_candidates import candidate_photos
+from dasha.envs.metering import TARGET_MEAN_LEVEL
 from dasha.errors import ConfigError
+from dasha.hardware.sim import EXPOSURE_RANGE_US
 from dasha.sim.library import (
     CATALOGUE_VERSION,
     Catalogue,
@@ -43,7 +45,6 @@ CHECK_HEIGHT_FRACTIONS = (0.15, 0.3, 0.5, 0.7, 0.9)
 CHECK_DISTANCE_CM = 150.0
 CHECK_BACKGROUND_CM = 400.0
 CHECK_ILLUMINANCE_LUX = 150.0
-CHECK_MEAN_LEVEL_DN = 70.0  # the metering target of ``dasha.envs.metering``
 DEFOCUSED_FOCUS_V = 24.0
 BACKGROUNDS_PER_TARGET = 12
 
@@ -74,10 +75,8 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 def _metered_frame(world: SimWorld, focus_v: float) -> np.ndarray:
     """A frame whose noise-free mean is the metering target (no exposure loop needed)."""
-    rate = float(world.electron_rate(focus_v).mean())
-    gain = world.sensor.system_gain_dn_per_e(0.0)
-    exposure_us = float(np.clip(CHECK_MEAN_LEVEL_DN / max(rate * gain, 1e-9) * 1e6, 24, 1e6))
-    return world.render(focus_v, exposure_us, 0.0)
+    exposure_us = world.exposure_for_mean_dn(focus_v, TARGET_MEAN_LEVEL)
+    return world.render(focus_v, EXPOSURE_RANGE_US.clamp(exposure_us), 0.0)
 
 
 def check_scene(scene: Scene, judge: Judge, seed: int = 0) -> dict[str, Any]:
@@ -124,7 +123,7 @@ def check_scene(scene: Scene, judge: Judge, seed: int = 0) -> dict[str, Any]:
         out["height_fractions"] = [CHECK_HEIGHT_FRACTIONS[run[0]], CHECK_HEIGHT_FRACTIONS[run[1]]]
     if scene.background is not None:
         plain = cover(scene.background, world.width, world.height)
-        dn = np.clip(plain / max(float(plain.mean()), 1e-6) * CHECK_MEAN_LEVEL_DN, 0, 255)
+        dn = np.clip(plain / max(float(plain.mean()), 1e-6) * TARGET_MEAN_LEVEL, 0, 255)
         alone = judge.detections(dn.astype(np.uint8), cls)
         out["background_alone_score"] = round(max((d.score for d in alone), default=0.0), 3)
         if alone:

@@ -190,7 +190,9 @@ def sheet(
     import numpy as np
 
     from dasha.envs.library_conditions import library_sampler
+    from dasha.envs.metering import TARGET_MEAN_LEVEL
     from dasha.errors import ConfigError
+    from dasha.hardware.sim import EXPOSURE_RANGE_US
     from dasha.plots import contact_sheet
     from dasha.sim.world import Conditions, SimWorld
 
@@ -204,9 +206,9 @@ def sheet(
     for i in range(count):
         drawn = sampler.sample(rng)
         world = SimWorld(Conditions(**drawn), seed=seed + i)
-        rate = float(world.electron_rate(world.in_focus_v()).mean())
-        exposure_us = 70.0 / max(rate * world.sensor.system_gain_dn_per_e(0.0), 1e-9) * 1e6
-        exposure_us = float(np.clip(exposure_us, 24.0, 1e6))
+        # One exposure for the row, metered with the target in focus.
+        exposure_us = world.exposure_for_mean_dn(world.in_focus_v(), TARGET_MEAN_LEVEL)
+        exposure_us = EXPOSURE_RANGE_US.clamp(exposure_us)
         focus = {
             "on target": world.in_focus_v(),
             "on background": world.optics.in_focus_v(world.conditions.background_cm),

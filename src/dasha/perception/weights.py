@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dasha.errors import ConfigError
+from dasha.perception.cache import downloads_allowed
 
 
 def torch_checkpoint_dir() -> Path:
@@ -41,7 +42,7 @@ def load_state_dict(
     if cached.is_file():
         return load_file(cached)
     if download is None:
-        download = os.environ.get("DASHA_DOWNLOAD", "1") != "0"
+        download = downloads_allowed()
     how = (
         f"Download {url} and either put it at {cached} or pass its path "
         "(weights=PATH in Python; --weights / --encoder-weights of `dasha perceive`)."

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from dasha.errors import ConfigError
-from dasha.perception.cache import cache_dir, sha256_of
+from dasha.perception.cache import cache_dir, downloads_allowed, sha256_of
 
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
@@ -122,7 +122,7 @@ def _archive(package: DebianPackage) -> Iterator[Path]:
         f"download {package.url} (SHA-256 {package.sha256}) and put it at {by_hand}, "
         "then run the command again"
     )
-    if os.environ.get("DASHA_DOWNLOAD", "1") == "0":
+    if not downloads_allowed():
         raise ConfigError(
             f"the scene library needs photographs from the Debian package {package.name}, "
             f"which is not cached, and DASHA_DOWNLOAD=0 forbids fetching it: {how}"

@@ -251,3 +251,17 @@ def test_error_messages_keep_their_brackets(tmp_path: Path) -> None:
     assert '"box": [x1, y1, x2, y2]' in said
     weird = CliRunner().invoke(app, ["scenes", "--split", "[/x]"])
     assert weird.exit_code == 2 and "[/x]" in weird.output
+
+
+def test_two_scenes_of_one_name_are_judged_each_on_its_own() -> None:
+    """Two photos with the same stem (photo.png, photo.jpg) must not share rendered layers."""
+    from dataclasses import replace
+
+    from dasha.bench.wellposed import Judge, check_scene
+    from dasha.sim.scenes import Scene, load_scene
+
+    judge = Judge("yolo")
+    hopper = replace(load_scene("grace_hopper"), name="photo")
+    blank = Scene("photo", np.full((300, 300), 0.3, np.float32), "person", (50, 50, 250, 250))
+    assert check_scene(hopper, judge)["well_posed"]
+    assert not check_scene(blank, judge)["well_posed"]

@@ -37,7 +37,7 @@ from dasha.sim.library import (
     scene_from_photos,
     scene_id,
 )
-from dasha.sim.scenes import Scene, cover, register_scene
+from dasha.sim.scenes import Scene, cover, registered_scene
 from dasha.sim.world import Conditions, SimWorld
 
 MIN_IOU = 0.3
@@ -86,7 +86,11 @@ def check_scene(scene: Scene, judge: Judge, seed: int = 0) -> dict[str, Any]:
     neighbouring sizes where it is found in focus (and lost defocused) is the scene's
     ``height_fractions`` range, which condition sets draw the target's image size from.
     """
-    name = register_scene(scene)
+    with registered_scene(scene) as name:
+        return _check(scene, name, judge, seed)
+
+
+def _check(scene: Scene, name: str, judge: Judge, seed: int) -> dict[str, Any]:
     cls = scene.target_class
     out: dict[str, Any] = {}
     conditions = Conditions(name, CHECK_DISTANCE_CM, CHECK_ILLUMINANCE_LUX, CHECK_BACKGROUND_CM)

@@ -21,9 +21,11 @@ Without one, a photograph is framed as the paper's rig saw it: the box with a fi
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,15 +136,22 @@ def _builtin(name: str) -> Scene:
     return BUILTIN_SCENES[name]()
 
 
-# Scenes made in this process and known by name (the library's well-posedness check
-# registers the scenes it is judging before they are in any catalogue).
+# Scenes made in this process and loadable by a key of their own while registered (the
+# library's well-posedness check judges scenes that are in no catalogue yet). Keys are
+# unique, so two scenes of one name never share the world's cached layers.
 _REGISTERED: dict[str, Scene] = {}
+_REGISTRATIONS = itertools.count()
 
 
-def register_scene(scene: Scene) -> str:
-    """Make ``scene`` loadable by its name in this process; returns the name."""
-    _REGISTERED[scene.name] = scene
-    return scene.name
+@contextlib.contextmanager
+def registered_scene(scene: Scene) -> Iterator[str]:
+    """Make ``scene`` loadable (``load_scene(key)``) for the ``with`` block; yields the key."""
+    key = f"{scene.name}#registered-{next(_REGISTRATIONS)}"
+    _REGISTERED[key] = scene
+    try:
+        yield key
+    finally:
+        del _REGISTERED[key]
 
 
 def load_scene(name_or_path: str | Path) -> Scene:

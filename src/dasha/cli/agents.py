@@ -9,7 +9,7 @@ import typer
 
 from dasha.cli import rig_options as ro
 from dasha.cli.app import app, handle_errors, print_json
-from dasha.cli.options import ConditionsName, SplitName, episode_conditions
+from dasha.cli.options import ConditionsName, SceneNames, SplitName, episode_conditions
 
 Encoder = Annotated[
     str, typer.Option(help="Encoder E(I): efficientnet-lite0 (default, offline) or resnet152.")
@@ -43,12 +43,7 @@ def train_command(
     seed: Annotated[
         int, typer.Option(help="Seed of RLlib, the envs and the network initialisation.")
     ] = 0,
-    scenes: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--scene", help="Train on these scenes only (repeatable); default the split's scenes."
-        ),
-    ] = None,
+    scenes: SceneNames = None,
     conditions: ConditionsName = "paper",
     split: SplitName = None,
     ray_address: Annotated[
@@ -246,10 +241,7 @@ def evaluate_command(
     ] = 1_000_000,
     policy: PolicyDir = None,
     encoder: Encoder = "efficientnet-lite0",
-    scenes: Annotated[
-        list[str] | None,
-        typer.Option("--scene", help="Scenes (repeatable); default the split's scenes."),
-    ] = None,
+    scenes: SceneNames = None,
     conditions: ConditionsName = "paper",
     split: SplitName = None,
     episodes_out: Annotated[

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from dasha.cli.app import app, handle_errors, print_json
-from dasha.cli.options import ConditionsName, SplitName, episode_conditions
+from dasha.cli.options import ConditionsName, SceneNames, SplitName, episode_conditions
 from dasha.errors import ConfigError
 
 
@@ -28,14 +28,7 @@ def bench_command(
     seed: Annotated[
         int, typer.Option(help="Seed of the conditions (the same for every method).")
     ] = 7,
-    scenes: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--scene",
-            "--scenes",
-            help="Scenes to use (built-in names or image paths with sidecar JSON); repeatable; default the split's scenes.",
-        ),
-    ] = None,
+    scenes: SceneNames = None,
     conditions: ConditionsName = "paper",
     split: SplitName = None,
     policy: Annotated[

@@ -31,6 +31,14 @@ def parse_values(text: str, name: str) -> list[float]:
         ) from None
 
 
+SceneNames = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--scene",
+        "--scenes",
+        help="Restrict the condition set to these scenes (repeatable): built-in names, library scene ids (`dasha scenes`) or image paths with a sidecar JSON; default the split's scenes.",
+    ),
+]
 ConditionsName = Annotated[
     str,
     typer.Option(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dasha.errors import ConfigError
-from dasha.sim.library import SPLITS, catalogue, is_library_scene, photo_splits, split_scenes
+from dasha.sim.library import SPLITS, catalogue, photo_splits, split_scenes
 from dasha.sim.optics import Optics
 from dasha.sim.variation import VariationRanges
 
@@ -46,10 +46,9 @@ FRAME_HEIGHT_PX = 404  # the paper's region; sizes are physical, so other region
 def height_fractions(scene: str) -> tuple[float, float]:
     """The range of image heights (fraction of the frame) at which the scene is well-posed."""
     lo, hi = DEFAULT_HEIGHT_FRACTIONS
-    if is_library_scene(scene):
-        entry = catalogue().scenes.get(scene)
-        if entry is not None and "height_fractions" in entry.check:
-            lo, hi = entry.check["height_fractions"]
+    entry = catalogue().scenes.get(scene)  # None: a user's photo, or a pairing never checked
+    if entry is not None and "height_fractions" in entry.check:
+        lo, hi = entry.check["height_fractions"]
     lo = max(lo, HEIGHT_FRACTION_RANGE[0])
     hi = min(hi, HEIGHT_FRACTION_RANGE[1])
     return float(lo), float(max(hi, lo))

@@ -164,6 +164,7 @@ def test_scenes_command_lists_a_split_as_json() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["summary"]["scenes"] >= 60
+    assert data["summary"]["target_photos"] >= 10 and data["summary"]["background_photos"] >= 5
     first = data["scenes"][0]
     assert {"id", "class", "split", "target_source", "check"} <= set(first)
     assert all(r["split"] == "test" for r in data["scenes"])

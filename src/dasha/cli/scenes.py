@@ -41,6 +41,9 @@ def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
         "left_out": len(records) - len(kept),
         "per_split": dict(Counter(r["split"] for r in kept)),
         "per_class": dict(Counter(r["class"] for r in kept).most_common()),
+        # Source photos behind the kept scenes (a user folder's records have no target photo).
+        "target_photos": len({r["target"] for r in kept if r.get("target")}),
+        "background_photos": len({r["background"] for r in kept if r.get("background")}),
         "reasons_left_out": dict(
             Counter(r["reason"] for r in records if not r["well_posed"]).most_common()
         ),

@@ -119,7 +119,8 @@ def _archive(package: DebianPackage) -> Iterator[Path]:
         yield by_hand
         return
     how = (
-        f"download {package.url} (SHA-256 {package.sha256}) and put it at {by_hand}, "
+        f"download {package.url} ({package.size_bytes / 1e6:.0f} MB, SHA-256 "
+        f"{package.sha256}) and put it at {by_hand}, "
         "then run the command again"
     )
     if not downloads_allowed():

@@ -1,0 +1,92 @@
+"""ONNX Runtime: the models DASHA converts, where they are cached, how a session is opened.
+
+Every ONNX model DASHA runs is built here on the machine from weights it already has (the
+shipped EfficientNet-Lite0, the darknet YOLOv3-tiny, the npm CenterNet): nothing is
+downloaded as ONNX. A built model is cached under ``cache_dir()/onnx`` in a file whose
+name carries a key derived from the SHA-256 of its source weights and the converter's
+version, so a change of either builds a new file instead of running a stale one.
+Building writes to a temporary file and renames it into place, so a crash mid-export
+never leaves a truncated model to be loaded next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from dasha.errors import ConfigError
+from dasha.perception.cache import cache_dir
+
+
+def onnx_cache_dir() -> Path:
+    return cache_dir() / "onnx"
+
+
+def model_key(source_sha256: Iterable[str], converter_version: str) -> str:
+    """A short key for a converted model: changes when a source file or the converter does."""
+    digest = hashlib.sha256(converter_version.encode())
+    for sha in source_sha256:
+        digest.update(sha.encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_onnx(name: str, key: str, build: Callable[[Path], None]) -> Path:
+    """The path of ONNX model ``name`` for ``key``, built by ``build(tmp_path)`` when missing.
+
+    ``build`` writes a complete ONNX file at the path it is given; it is renamed into place
+    only after it returns, so the cache holds finished models only.
+    """
+    out_dir = onnx_cache_dir()
+    path = out_dir / f"{name}-{key}.onnx"
+    if path.is_file():
+        return path
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}-", suffix=".onnx")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        build(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def require_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ConfigError(
+            'the onnxruntime backend needs ONNX Runtime: pip install "dasha[perception]" '
+            "(or choose --backend torch)"
+        ) from exc
+    return onnxruntime
+
+
+def inference_session(path: Path, intra_op_threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session with full graph optimisation.
+
+    ``intra_op_threads``: ``None`` lets the runtime use its default (one per physical core);
+    benchmarks pass 1 to compare backends core for core.
+    """
+    ort = require_onnxruntime()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if intra_op_threads is not None:
+        options.intra_op_num_threads = intra_op_threads
+    # A single inference engine per process is the norm here (an RLlib env runner, a bench
+    # worker): spinning threads would only steal the other process's core.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # a corrupt or foreign file: say which and how to recover
+        raise ConfigError(
+            f"ONNX Runtime could not load {path}: {exc}. Delete the file to rebuild it."
+        ) from exc

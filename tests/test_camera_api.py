@@ -174,3 +174,31 @@ def test_api_drives_the_pylon_and_serial_lens_emulators() -> None:
             cycle = camera.cycles[-1]
             assert cycle["lens_moves"] <= 8 and "Truth" not in meta
         assert emu.focus_v == 24.0  # parked on close
+
+
+def test_dasha_watch_reports_events_and_static_moves() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from dasha.cli import app
+    from dasha.cli.app import register_all
+
+    register_all()
+    result = CliRunner().invoke(app, ["watch", "--scenario", "scene-cut", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["static_lens_moves_per_100_frames"] == 0.0
+    (event,) = report["events"]
+    assert event["refocus_frames"] is not None and event["in_focus_after"]
+
+
+@pytest.mark.slow
+def test_dasha_algorithm_runs_the_shipped_agents() -> None:
+    with open_camera("sim", scene="motorcycle", distance_cm=170, seed=0) as camera:
+        camera.set_controls({"AfMode": "auto", "AfAlgorithm": "dasha"})
+        assert camera.autofocus_cycle(timeout_s=2.0)
+        cycle = camera.cycles[-1]
+        # Found by A_L's stop rule; by ground truth it can end ~2 px off (README: the gate).
+        assert cycle["episode"]["stop"] == "found" and cycle["truth"]["blur_px"] < 3.0
+        assert {m["who"] for m in cycle["moves"]} == {"A_H/A_L"}

@@ -1,8 +1,9 @@
 """Continuous mode over a scripted scenario, and what it did per event (``dasha watch``).
 
-Per event (a scripted change, ``Scenario.events``): the first cycle the watcher started
-at or after the event's start and before the next event, the frames from the event's end
-to that cycle's end (``refocus_frames``; a ramp is counted from its last frame), its lens
+Per event (a scripted change, ``Scenario.events``): the cycles the watcher started at or
+after the event's start and before the next event, the frames from the event's end to the
+last focus cycle's end (``refocus_frames``; a step's end is its frame, a ramp's its last
+frame, and 0 means it had re-focused before the ramp ended), their lens
 and exposure moves and the ground truth at its end. Static stretches are the frames
 outside every event's response (event start .. end of its cycle, or the event's end when
 nothing fired) and outside the start-up cycle: their lens and exposure moves per 100 frames
@@ -61,7 +62,8 @@ def summarize(cam: Camera) -> dict[str, Any]:
                 "event": what,
                 "frames": [begin, end],
                 "cycles": [(c["reason"], c["state"]) for c in fired],
-                "refocus_frames": focus[0]["end_frame"] - end + 1 if focus else None,
+                # 0: the watcher had re-focused before a ramp ended
+                "refocus_frames": max(focus[-1]["end_frame"] - end + 1, 0) if focus else None,
                 "lens_moves": sum(c["lens_moves"] for c in fired),
                 "exposure_moves": sum(c["exposure_moves"] for c in fired),
                 "in_focus_after": (last["truth"] or {}).get("in_focus") if last else None,

@@ -202,3 +202,14 @@ def test_dasha_algorithm_runs_the_shipped_agents() -> None:
         # Found by A_L's stop rule; by ground truth it can end ~2 px off (README: the gate).
         assert cycle["episode"]["stop"] == "found" and cycle["truth"]["blur_px"] < 3.0
         assert {m["who"] for m in cycle["moves"]} == {"A_H/A_L"}
+
+
+def test_a_scenario_can_take_the_target_out_of_the_frame() -> None:
+    from dasha.sim.scenarios import SCENARIOS, resolve_scene
+    from dasha.sim.scenes import load_scene
+
+    assert resolve_scene("motorcycle") == "motorcycle"
+    key = resolve_scene("motorcycle:without-target")
+    assert key == resolve_scene("motorcycle:without-target")  # registered once
+    assert not load_scene(key).target_mask.any()
+    assert [e[0] for e in SCENARIOS["target-leaves"].events()] == [100, 200]

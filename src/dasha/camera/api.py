@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dasha.camera.continuous import LIGHT, Retrigger, RetriggerTunables, contrast
+from dasha.camera.continuous import LIGHT, TARGET_FOUND, Retrigger, RetriggerTunables, contrast
 from dasha.camera.controls import DEFAULT_CONTROLS, validate_controls
 from dasha.camera.cycle import run_cycle
 from dasha.camera.views import WatchedCamera, WatchedLens
@@ -105,6 +105,7 @@ class Camera:
         self._senses: Any = None
         self._dasha: Any = None
         self.last_image: np.ndarray | None = None
+        self.absent_since_failure = False
         self.window: Box | None = None  # what continuous mode watches (the target's box once seen)
         if scenario is not None:
             if world is None:
@@ -180,6 +181,7 @@ class Camera:
         """One AF cycle with ``AfAlgorithm``: True when Focused; False on Failed (its
         reason in ``cycles[-1]['fail_reason']``), including timeout and move budget."""
         record = run_cycle(self, timeout_s, max_lens_moves, reason, exposure_only)
+        self.absent_since_failure = False
         self.cycles.append(record)
         return record["state"] == "Focused"
 
@@ -266,7 +268,11 @@ class Camera:
 
     def _advance_scenario(self) -> None:
         world = self.rig.camera.world  # type: ignore[attr-defined]
+        from dasha.sim.scenarios import resolve_scene
+
         wanted = self.scenario.conditions_at(self.camera.frame_index)
+        if "scene" in wanted:
+            wanted["scene"] = resolve_scene(wanted["scene"])
         current = {k: getattr(world.conditions, k) for k in wanted}
         if wanted != current:
             world.set_conditions(**wanted)
@@ -302,8 +308,17 @@ class Camera:
             return "start"
         seen = None
         every = self.retrigger.tunables.detect_every_frames
-        if self.controls["AfTarget"] is not None and meta["FrameIndex"] % every == 0:
+        targeted = self.controls["AfTarget"] is not None or self.controls["AfAlgorithm"] == "dasha"
+        if targeted and meta["FrameIndex"] % every == 0:
             seen = bool(self.look(frame)["AfTargetBox"])
+            if self.af_state == "Failed":
+                # Failed: re-run once the target, checked absent since, is seen again (not
+                # every check while a blurred target the cycle could not focus stays put).
+                if seen and self.absent_since_failure:
+                    meta["Retrigger"] = TARGET_FOUND
+                    return TARGET_FOUND
+                self.absent_since_failure |= not seen
+                seen = None  # already lost: a Failed cycle is not re-run while it stays away
         image = frame.as_uint8()
         reason = self.retrigger.update(image, self.af_window(image), meta["HistogramPeak"], seen)
         meta["Retrigger"] = reason

@@ -17,7 +17,10 @@ focused at for ``retriggerDelay`` frames). Each frame gives, in the AF window:
 A reason holds only after ``*_delay_frames`` consecutive frames (a passing shadow or one
 noisy frame does not move anything). Focus reasons re-run the whole cycle; a light reason
 re-runs the exposure alone and then re-references the contrast, so light that ramps does
-not refocus the lens while the image stays sharp. Otherwise nothing moves: no hunting.
+not refocus the lens while the image stays sharp. With a target (``AfTarget``, or the
+``dasha`` algorithm), it is looked for every ``detect_every_frames``: lost for
+``target_lost_frames`` checks re-triggers, and so does seeing it again after a Failed
+cycle. Otherwise nothing moves: no hunting.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ Box = tuple[float, float, float, float]
 SHARPNESS = "sharpness drop"
 SCENE = "scene change"
 TARGET_LOST = "target lost"
+TARGET_FOUND = "target found"  # after a Failed cycle, the target is seen again
 LIGHT = "light change"
 THUMB_PX = 32
 
@@ -94,13 +98,19 @@ class Retrigger:
         self.tunables = tunables or RetriggerTunables()
         self.reference_contrast: float | None = None
         self.reference_level = 1.0
+        self._peak_was_ok = True
         self._thumb: np.ndarray | None = None
         self._low = self._scene = self._dark = self._lost = 0
         self.last_contrast = 0.0
         self.last_correlation = 1.0
 
-    def reference(self, image: np.ndarray, box: Box, keep_scene: bool = False) -> None:
-        """The frame the watcher compares with (the end of a cycle)."""
+    def reference(
+        self, image: np.ndarray, box: Box, peak: float = 100.0, keep_scene: bool = False
+    ) -> None:
+        """The frame the watcher compares with (the end of a cycle). When its histogram is
+        already unsuitable (the exposure could do no better), only a change of the mean
+        level re-triggers the exposure, so a failed exposure is not retried every frame."""
+        self._peak_was_ok = is_suitable_peak(peak)
         self.reference_contrast = contrast(image, box)
         self.reference_level = max(float(image.mean()), 1.0)
         if not keep_scene or self._thumb is None:
@@ -122,7 +132,8 @@ class Retrigger:
         self._low = self._low + 1 if value < t.retrigger_ratio * self.reference_contrast else 0
         level = max(float(image.mean()), 1.0) / self.reference_level
         steady = 1 / t.light_change_ratio <= level <= t.light_change_ratio
-        self._dark = 0 if is_suitable_peak(peak) and steady else self._dark + 1
+        suitable = is_suitable_peak(peak) or not self._peak_was_ok
+        self._dark = 0 if suitable and steady else self._dark + 1
         if target_seen is not None:
             self._lost = 0 if target_seen else self._lost + 1
         if self._scene >= t.retrigger_delay_frames:

@@ -54,7 +54,8 @@ def run_cycle(
     if cam.last_image is not None:
         # Failed too: continuous mode then waits for a change, as libcamera's, not re-scans.
         box = cam.af_window(cam.last_image)
-        cam.retrigger.reference(cam.last_image, box, keep_scene=exposure_only)
+        peak = cam.timeline[-1]["HistogramPeak"]
+        cam.retrigger.reference(cam.last_image, box, peak, keep_scene=exposure_only)
     moves = view.moves[moves_before:]
     _annotate(moves, cam.timeline)
     record.update(

@@ -11,12 +11,32 @@ its whole span); frames outside every event window are the static stretches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from dasha.errors import ConfigError
 
-NUMERIC = ("distance_cm", "illuminance_lux", "background_cm")
+WITHOUT_TARGET = ":without-target"  # a scene name with this suffix: its background only
+_EMPTY: dict[str, str] = {}
+_REGISTRATIONS = contextlib.ExitStack()  # open for the process: the keys stay loadable
+
+
+def resolve_scene(name: str) -> str:
+    """``NAME:without-target``: NAME with the target taken out (alpha 0, the in-painted
+    background left), registered once per process; any other name unchanged."""
+    if not name.endswith(WITHOUT_TARGET):
+        return name
+    if name not in _EMPTY:
+        from dasha.sim.scenes import load_scene, registered_scene
+
+        scene = load_scene(name.removesuffix(WITHOUT_TARGET))
+        mask = np.zeros(scene.reflectance.shape[:2], np.float32)
+        empty = replace(scene, name=name, target_mask=mask)
+        _EMPTY[name] = _REGISTRATIONS.enter_context(registered_scene(empty))
+    return _EMPTY[name]
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,16 @@ SCENARIOS: dict[str, Scenario] = {
             300,
             BASE,
             (Keyframe(75, {}), _ramp_hold(225, illuminance_lux=300.0)),
+        ),
+        Scenario(
+            "target-leaves",
+            "the target leaves the frame (its background stays) and comes back",
+            300,
+            BASE,
+            (
+                Keyframe(100, {"scene": "motorcycle" + WITHOUT_TARGET}),
+                Keyframe(200, {"scene": "motorcycle"}),
+            ),
         ),
         Scenario(
             "scene-cut",

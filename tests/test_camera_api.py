@@ -213,3 +213,11 @@ def test_a_scenario_can_take_the_target_out_of_the_frame() -> None:
     assert key == resolve_scene("motorcycle:without-target")  # registered once
     assert not load_scene(key).target_mask.any()
     assert [e[0] for e in SCENARIOS["target-leaves"].events()] == [100, 200]
+
+
+def test_af_windows_are_what_the_cycle_meters(cam: dasha.camera.Camera) -> None:
+    window = (150.0, 150.0, 250.0, 250.0)
+    cam.set_controls({"AfMode": "auto", "AfWindows": [window], "AfTrigger": "start"})
+    assert cam.cycles and cam.timeline[-1]["AfWindow"] == list(window)
+    cam.set_controls({"AfTrigger": "cancel"})
+    assert cam.capture().metadata["AfState"] == "Idle"

@@ -37,6 +37,7 @@ COMMAND_MODULES = [
     "dasha.cli.agents",
     "dasha.cli.bench",
     "dasha.cli.scenes",
+    "dasha.cli.watch",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -1,0 +1,58 @@
+"""``dasha watch``: continuous autofocus over a scripted, time-varying simulated scene."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dasha.cli.app import app, handle_errors, print_json
+
+
+@app.command("watch")
+@handle_errors
+def watch_command(
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="static, depth-step, depth-ramp, light-step, light-ramp or scene-cut "
+            "(dasha.sim.scenarios)."
+        ),
+    ] = "depth-step",
+    algorithm: Annotated[
+        str,
+        typer.Option(
+            "--algorithm", help="AfAlgorithm: dasha, coarse-fine, hill-climb, golden, sweep."
+        ),
+    ] = "coarse-fine",
+    target: Annotated[
+        str | None, typer.Option(help="AfTarget: a detector class, or face (default: none).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sensor noise.")] = 0,
+    timeline: Annotated[
+        Path | None,
+        typer.Option(help="Write every frame's metadata and every cycle to this JSON file."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Run continuous AF over a scenario; per event: frames to re-focus and lens moves; for
+    the static stretches: lens moves per 100 frames."""
+    from dasha.camera.watch import watch
+    from dasha.io import write_json
+
+    report, cam = watch(scenario, algorithm, target=target, seed=seed)
+    if timeline is not None:
+        write_json(timeline, {"report": report, "frames": cam.timeline, "cycles": cam.cycles})
+    if json_out:
+        print_json(report)
+        return
+    for event in report["events"]:
+        typer.echo(
+            f"{event['event']}: re-focused in {event['refocus_frames']} frames, "
+            f"{event['lens_moves']} lens moves, in focus after: {event['in_focus_after']}"
+        )
+    typer.echo(
+        f"static stretches: {report['static_lens_moves_per_100_frames']:.2f} lens moves "
+        f"per 100 frames over {report['static_frames']} frames"
+    )

@@ -169,14 +169,13 @@ class Encoder(ABC):
         return ((square.astype(np.float32) - mean) / std).transpose(2, 0, 1)
 
     def _forward(self, images: Sequence[ImageLike]) -> np.ndarray:
+        stacked = np.stack([self.preprocess(image) for image in images])
         if self._session is not None:
-            batch = np.stack([self.preprocess(image) for image in images])
-            (features,) = self._session.run(None, {"image": batch})
-            return features.reshape(len(images), -1)
+            (features,) = self._session.run(None, {"image": stacked})
+            return np.asarray(features).reshape(len(images), -1)
         import torch
 
-        batch = torch.from_numpy(np.stack([self.preprocess(image) for image in images]))
-        batch = batch.contiguous(memory_format=torch.channels_last)
+        batch = torch.from_numpy(stacked).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             return self.model(batch).reshape(len(images), -1).numpy()
 

@@ -37,10 +37,10 @@ class Section:
     kind: str
     options: dict[str, str] = field(default_factory=dict)
 
-    def int(self, key: str, default: int | None = None) -> int:
+    def integer(self, key: str, default: int | None = None) -> int:
         return int(self._get(key, default))
 
-    def float(self, key: str, default: float | None = None) -> float:
+    def number(self, key: str, default: float | None = None) -> float:
         return float(self._get(key, default))
 
     def ints(self, key: str, default: str | None = None) -> list[int]:
@@ -111,7 +111,7 @@ class _Graph:
         self._count += 1
         return f"{prefix}_{self._count}"
 
-    def const(self, value: np.ndarray, prefix: str = "c") -> str:
+    def const(self, value: Any, prefix: str = "c") -> str:
         name = self.name(prefix)
         self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(value), name))
         return name
@@ -141,13 +141,13 @@ def _activation(graph: _Graph, x: str, kind: str) -> str:
 def _convolutional(
     graph: _Graph, x: str, channels: int, sec: Section, weights: _Weights
 ) -> tuple[str, int]:
-    filters, size = sec.int("filters"), sec.int("size", 1)
-    stride, groups = sec.int("stride", 1), sec.int("groups", 1)
-    padding = sec.int("padding", 0)
-    if sec.int("pad", 0):
+    filters, size = sec.integer("filters"), sec.integer("size", 1)
+    stride, groups = sec.integer("stride", 1), sec.integer("groups", 1)
+    padding = sec.integer("padding", 0)
+    if sec.integer("pad", 0):
         padding = size // 2
     bias = weights.take(filters)
-    if sec.int("batch_normalize", 0):
+    if sec.integer("batch_normalize", 0):
         scales, mean, var = weights.take(filters), weights.take(filters), weights.take(filters)
         factor = scales / np.sqrt(var + _BN_EPS)
         bias = bias - mean * factor
@@ -167,9 +167,9 @@ def _convolutional(
 
 
 def _maxpool(graph: _Graph, x: str, sec: Section) -> str:
-    size = sec.int("size", 1)
-    stride = sec.int("stride", 1)
-    padding = sec.int("padding", size - 1)
+    size = sec.integer("size", 1)
+    stride = sec.integer("stride", 1)
+    padding = sec.integer("padding", size - 1)
     # darknet starts windows at -padding/2 (C division) and pads the rest at the end
     begin = padding // 2
     return graph.op(
@@ -182,13 +182,13 @@ def _maxpool(graph: _Graph, x: str, sec: Section) -> str:
 
 
 def _yolo(graph: _Graph, x: str, height: int, width: int, sec: Section, input_px: int) -> str:
-    mask = sec.ints("mask", ",".join(str(i) for i in range(sec.int("num", 1))))
+    mask = sec.ints("mask", ",".join(str(i) for i in range(sec.integer("num", 1))))
     anchors = np.asarray([float(v) for v in str(sec._get("anchors", None)).split(",")], np.float32)
     anchors = anchors.reshape(-1, 2)
-    classes = sec.int("classes")
-    if sec.int("new_coords", 0):
+    classes = sec.integer("classes")
+    if sec.integer("new_coords", 0):
         raise ConfigError("darknet [yolo] new_coords=1 (scaled YOLOv4) is not supported")
-    scale_xy = sec.float("scale_x_y", 1.0)
+    scale_xy = sec.number("scale_x_y", 1.0)
     count, cell = len(mask), 5 + classes
     rows = height * width * count
     # (N, A*cell, H, W) -> (N, H, W, A, cell) -> (N, rows, cell): OpenCV's row order
@@ -242,17 +242,17 @@ def darknet_to_onnx(
     for index, sec in enumerate(sections[1:]):
         if sec.kind == "convolutional":
             x, c_out = _convolutional(graph, x, c, sec, source)
-            size, stride = sec.int("size", 1), sec.int("stride", 1)
-            pad = size // 2 if sec.int("pad", 0) else sec.int("padding", 0)
+            size, stride = sec.integer("size", 1), sec.integer("stride", 1)
+            pad = size // 2 if sec.integer("pad", 0) else sec.integer("padding", 0)
             h, w, c = (h + 2 * pad - size) // stride + 1, (w + 2 * pad - size) // stride + 1, c_out
         elif sec.kind == "maxpool":
             x = _maxpool(graph, x, sec)
-            size, stride = sec.int("size", 1), sec.int("stride", 1)
-            padding = sec.int("padding", size - 1)
+            size, stride = sec.integer("size", 1), sec.integer("stride", 1)
+            padding = sec.integer("padding", size - 1)
             h, w = (h + padding - size) // stride + 1, (w + padding - size) // stride + 1
         elif sec.kind == "route":
             layers = [i if i >= 0 else index + i for i in sec.ints("layers")]
-            groups, group_id = sec.int("groups", 1), sec.int("group_id", 0)
+            groups, group_id = sec.integer("groups", 1), sec.integer("group_id", 0)
             parts = []
             for i in layers:
                 part, c_part = outputs[i], channels[i] // groups
@@ -271,12 +271,12 @@ def darknet_to_onnx(
             c = sum(channels[i] // groups for i in layers)
             h, w = sizes[layers[0]]
         elif sec.kind == "shortcut":
-            source_index = sec.int("from")
+            source_index = sec.integer("from")
             source_index = source_index if source_index >= 0 else index + source_index
             x = graph.op("Add", [x, outputs[source_index]])
             x = _activation(graph, x, sec.options.get("activation", "linear"))
         elif sec.kind == "upsample":
-            stride = sec.int("stride", 2)
+            stride = sec.integer("stride", 2)
             x = graph.op(
                 "Resize",
                 [x, "", graph.const(np.array([1, 1, stride, stride], np.float32))],

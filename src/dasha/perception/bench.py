@@ -90,11 +90,15 @@ def bench_backends(
     """Median ms of the encoder, detector, BRISQUE of the box and a full A_L step (render +
     encoder + detector + BRISQUE) under each backend, timed in turns in the same run
     (warm-up excluded), on a simulated frame; ratios are reference / onnxruntime."""
-    from dasha.hardware import open_camera
+    from dasha.hardware import open_camera, open_lens
+    from dasha.hardware.sim import SimCamera
     from dasha.perception.brisque import brisque_reward_score
     from dasha.perception.senses import Senses
 
     camera = open_camera("sim", scene=scene, distance_cm=170.0, illuminance_lux=100.0, seed=0)
+    assert isinstance(camera, SimCamera)
+    # in focus, so that the step's detector finds the target and BRISQUE scores its box
+    open_lens("sim", camera=camera).set_focus(camera.world.optics.in_focus_v(170.0))
     frame = camera.grab()
     image = frame.as_uint8()
     backends = available_backends()

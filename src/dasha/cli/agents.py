@@ -9,7 +9,13 @@ import typer
 
 from dasha.cli import rig_options as ro
 from dasha.cli.app import app, handle_errors, print_json
-from dasha.cli.options import ConditionsName, SceneNames, SplitName, episode_conditions
+from dasha.cli.options import (
+    BackendName,
+    ConditionsName,
+    SceneNames,
+    SplitName,
+    episode_conditions,
+)
 
 Encoder = Annotated[
     str, typer.Option(help="Encoder E(I): efficientnet-lite0 (default, offline) or resnet152.")
@@ -39,6 +45,7 @@ def train_command(
         str, typer.Option(help="hierarchical (both, one run), exposure or focus.")
     ] = "hierarchical",
     encoder: Encoder = "efficientnet-lite0",
+    backend: BackendName = "auto",
     steps: Annotated[int, typer.Option(help="Environment steps to sample in total.")] = 28_000,
     seed: Annotated[
         int, typer.Option(help="Seed of RLlib, the envs and the network initialisation.")
@@ -110,7 +117,10 @@ def train_command(
     from dasha.agents.train import TRAINING_EPISODE, TrainConfig, recipe, train
 
     episode = replace(
-        TRAINING_EPISODE, encoder=encoder, **episode_conditions(conditions, split, "train", scenes)
+        TRAINING_EPISODE,
+        encoder=encoder,
+        backend=backend,
+        **episode_conditions(conditions, split, "train", scenes),
     )
     config = TrainConfig(
         out=out,
@@ -166,6 +176,7 @@ def focus_command(
     ] = None,
     policy: PolicyDir = None,
     encoder: Encoder = "efficientnet-lite0",
+    backend: BackendName = "auto",
     seed: Annotated[int, typer.Option(help="Simulator noise seed.")] = 0,
     save_frames: Annotated[
         Path | None,
@@ -199,6 +210,7 @@ def focus_command(
     config = policies.episode(
         EpisodeConfig(
             encoder=encoder,
+            backend=backend,
             target=target or (None if camera == "sim" else "person"),
             cache_size=0,  # one episode: nothing to reuse
             randomize=False,  # the user's conditions
@@ -241,6 +253,7 @@ def evaluate_command(
     ] = 1_000_000,
     policy: PolicyDir = None,
     encoder: Encoder = "efficientnet-lite0",
+    backend: BackendName = "auto",
     scenes: SceneNames = None,
     conditions: ConditionsName = "paper",
     split: SplitName = None,
@@ -265,7 +278,10 @@ def evaluate_command(
     # No perception cache: every evaluation frame is perceived with its own noise.
     config = policies.episode(
         EpisodeConfig(
-            encoder=encoder, cache_size=0, **episode_conditions(conditions, split, "test", scenes)
+            encoder=encoder,
+            backend=backend,
+            cache_size=0,
+            **episode_conditions(conditions, split, "test", scenes),
         )
     )
     episode = HierarchicalEpisode(config)
@@ -285,6 +301,7 @@ def evaluate_command(
         **decision_latency_ms(episode, policies),
         "seed": seed,
         "encoder": encoder,
+        "backend": backend,
         "conditions": config.conditions,
         "split": config.split,
     }

@@ -31,6 +31,13 @@ def parse_values(text: str, name: str) -> list[float]:
         ) from None
 
 
+BackendName = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="Inference backend of the encoder and detector: auto (the fastest installed: ONNX Runtime when it imports), onnxruntime, or reference (torch for the encoders, cv2.dnn for YOLO).",
+    ),
+]
 SceneNames = Annotated[
     list[str] | None,
     typer.Option(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from dasha.cli.app import app, handle_errors, print_json
+from dasha.cli.options import BackendName
 from dasha.errors import ConfigError
 
 
@@ -51,6 +52,7 @@ def perceive(
             "--fetch-weights", help="Download and cache the default YOLO weights, then exit."
         ),
     ] = False,
+    backend: BackendName = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show what the agents see of IMAGE: features, histogram + peak, detections, BRISQUE, focus."""
@@ -71,6 +73,7 @@ def perceive(
         encoder_weights=encoder_weights,
         detector_weights=weights,
         detector_options=options,
+        backend=backend,
     )
     frame = _read_gray(image)
     senses.perceive(frame)  # warm-up: lazy loading would otherwise dominate timings_ms
@@ -102,12 +105,20 @@ def perceive_bench(
     repeats: Annotated[
         int, typer.Option(help="Timed repeats per part (the median is reported).")
     ] = 5,
+    backends: Annotated[
+        bool,
+        typer.Option(
+            "--backends/--no-backends",
+            help="Also time encoder, detector, BRISQUE and a full A_L step under each installed backend, interleaved, with the ratios.",
+        ),
+    ] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Milliseconds per frame of each perception part (encoder single vs batched)."""
+    """Milliseconds per frame of each perception part (encoder single vs batched), and the
+    same parts under each backend with their speed-ups."""
     import cv2
 
-    from dasha.perception.bench import bench_perception
+    from dasha.perception.bench import bench_backends, bench_perception
 
     if image is None:
         import skimage.data
@@ -118,6 +129,10 @@ def perceive_bench(
     result = bench_perception(
         frame, encoder, None if detector == "none" else detector, batch_size, repeats
     )
+    if backends and detector != "none":
+        result["by_backend"] = bench_backends(
+            encoder=encoder, detector=detector, repeats=max(repeats, 15), batch_size=batch_size
+        )
     if json_out:
         print_json(result)
         return

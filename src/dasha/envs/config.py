@@ -31,6 +31,7 @@ from dasha.errors import ConfigError
 from dasha.hardware.base import Camera, Lens
 from dasha.perception.detectors import DEFAULT_DETECTOR
 from dasha.perception.encoder import DEFAULT_ENCODER
+from dasha.perception.onnx_runtime import DEFAULT_BACKEND
 from dasha.perception.senses import Senses
 
 
@@ -44,6 +45,9 @@ class EpisodeConfig:
     """Draw only these scenes (built-in names or image paths with a sidecar JSON)."""
     encoder: str = DEFAULT_ENCODER
     detector: str = DEFAULT_DETECTOR
+    backend: str = DEFAULT_BACKEND
+    """Inference backend of the encoder and detector: auto (the fastest installed),
+    onnxruntime or reference (torch / cv2.dnn); ``perception.onnx_runtime``."""
     target: str | None = None
     """Class the detector looks for; ``None``: the scene's own target."""
     cache_size: int = 50_000
@@ -131,6 +135,7 @@ def senses_for(config: EpisodeConfig, with_detector: bool = True) -> Senses:
         detector=config.detector if with_detector else None,
         target=config.target,
         cache_size=config.cache_size,
+        backend=config.backend,
     )
 
 

@@ -71,3 +71,63 @@ def bench_perception(
         result["detector"] = detector
         result["detector_ms"] = _median_ms(lambda: det.detect(image), repeats)
     return result
+
+
+def available_backends() -> list[str]:
+    """The concrete backends this machine can run, reference first."""
+    from dasha.perception.onnx_runtime import ONNXRUNTIME, REFERENCE, onnxruntime_available
+
+    return [REFERENCE, *([ONNXRUNTIME] if onnxruntime_available() else [])]
+
+
+def bench_backends(
+    scene: str = "motorcycle",
+    encoder: str = "efficientnet-lite0",
+    detector: str = "yolo",
+    repeats: int = 15,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Median ms of the encoder, detector, BRISQUE of the box and a full A_L step (render +
+    encoder + detector + BRISQUE) under each backend, timed in turns in the same run
+    (warm-up excluded), on a simulated frame; ratios are reference / onnxruntime."""
+    from dasha.hardware import open_camera, open_lens
+    from dasha.hardware.sim import SimCamera
+    from dasha.perception.brisque import brisque_reward_score
+    from dasha.perception.senses import Senses
+
+    camera = open_camera("sim", scene=scene, distance_cm=170.0, illuminance_lux=100.0, seed=0)
+    assert isinstance(camera, SimCamera)
+    # in focus, so that the step's detector finds the target and BRISQUE scores its box
+    open_lens("sim", camera=camera).set_focus(camera.world.optics.in_focus_v(170.0))
+    frame = camera.grab()
+    image = frame.as_uint8()
+    backends = available_backends()
+    senses = {b: Senses(encoder=encoder, detector=detector, backend=b) for b in backends}
+    box = senses[backends[0]].target(frame).box
+    frames = [np.roll(image, 7 * i, axis=1) for i in range(batch_size)]
+
+    def a_l_step(s: Senses) -> object:
+        grabbed = camera.grab()
+        return s.encode(grabbed), s.target(grabbed)
+
+    parts: dict[str, Callable[[Senses], object]] = {
+        "encoder": lambda s: s.encode(frame),
+        f"encoder_batch{batch_size}_per_frame": lambda s: s.features_batch_images(frames),
+        "detector": lambda s: s._detector().detect(image),
+        "brisque_box": lambda s: brisque_reward_score(image, box),
+        "a_l_step": a_l_step,
+    }
+    result: dict[str, Any] = {"scene": scene, "backends": backends, "box_px": box, "ms": {}}
+    for part, fn in parts.items():
+        times = _interleaved_median_ms(
+            [lambda s=senses[b], fn=fn: fn(s) for b in backends],  # type: ignore[misc]
+            repeats,
+        )
+        if part.startswith("encoder_batch"):
+            times = [t / batch_size for t in times]
+        result["ms"][part] = {b: round(t, 2) for b, t in zip(backends, times, strict=True)}
+    if len(backends) == 2:
+        result["speedup"] = {
+            part: round(ms[backends[0]] / ms[backends[1]], 2) for part, ms in result["ms"].items()
+        }
+    return result

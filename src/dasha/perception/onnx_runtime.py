@@ -6,7 +6,13 @@ downloaded as ONNX. A built model is cached under ``cache_dir()/onnx`` in a file
 name carries a key derived from the SHA-256 of its source weights and the converter's
 version, so a change of either builds a new file instead of running a stale one.
 Building writes to a temporary file and renames it into place, so a crash mid-export
-never leaves a truncated model to be loaded next time.
+never leaves a truncated model to be loaded next time; a ``.sha256`` file beside each
+model records its own checksum, so a model damaged later (a disk error, a hand edit) is
+noticed and rebuilt instead of run.
+
+Backends are chosen by name (``BACKENDS``): ``onnxruntime``, ``reference`` (each model's
+own framework: torch for the encoders, ``cv2.dnn`` for YOLO) or ``auto``, the fastest one
+the model supports and the machine has (ONNX Runtime when it imports).
 """
 
 from __future__ import annotations
@@ -19,7 +25,42 @@ from pathlib import Path
 from typing import Any
 
 from dasha.errors import ConfigError
-from dasha.perception.cache import cache_dir
+from dasha.io import write_bytes
+from dasha.perception.cache import cache_dir, sha256_of
+
+AUTO = "auto"
+ONNXRUNTIME = "onnxruntime"
+REFERENCE = "reference"
+BACKENDS = (AUTO, ONNXRUNTIME, REFERENCE)
+DEFAULT_BACKEND = AUTO
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(name: str, supported: tuple[str, ...], model: str) -> str:
+    """The concrete backend (``onnxruntime`` or ``reference``) that ``model`` runs on.
+
+    ``supported`` lists the concrete backends the model has, fastest first; ``auto`` takes
+    the first one available here, a named backend the model lacks is an error.
+    """
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    if name == AUTO:
+        for candidate in supported:
+            if candidate != ONNXRUNTIME or onnxruntime_available():
+                return candidate
+        require_onnxruntime()  # an onnxruntime-only model on a machine without it
+    if name not in supported:
+        raise ConfigError(
+            f"{model} has no {name} backend; choose one of: {', '.join((AUTO, *supported))}"
+        )
+    return name
 
 
 def onnx_cache_dir() -> Path:
@@ -42,7 +83,7 @@ def cached_onnx(name: str, key: str, build: Callable[[Path], None]) -> Path:
     """
     out_dir = onnx_cache_dir()
     path = out_dir / f"{name}-{key}.onnx"
-    if path.is_file():
+    if _intact(path):
         return path
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}-", suffix=".onnx")
@@ -50,10 +91,42 @@ def cached_onnx(name: str, key: str, build: Callable[[Path], None]) -> Path:
     tmp = Path(tmp_name)
     try:
         build(tmp)
+        # the checksum first: a model without its record is rebuilt, never trusted
+        write_bytes(_checksum_path(path), sha256_of(tmp).encode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _intact(path: Path) -> bool:
+    record = _checksum_path(path)
+    if not (path.is_file() and record.is_file()):
+        return False
+    return record.read_text().strip() == sha256_of(path)
+
+
+def cached_session(
+    name: str, key: str, build: Callable[[Path], None], intra_op_threads: int | None = None
+) -> Any:
+    """An ONNX Runtime session of cached model ``name`` (built on first use; a damaged
+    cached file is rebuilt)."""
+    return inference_session(cached_onnx(name, key, build), intra_op_threads)
+
+
+def default_intra_op_threads() -> int | None:
+    """Threads per session: ``$DASHA_ORT_THREADS``, else ``$OMP_NUM_THREADS`` (Ray sets it to
+    a worker's CPUs, so two env runners do not fight over the same cores), else the
+    runtime's own default (one per physical core)."""
+    for variable in ("DASHA_ORT_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(variable, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
 
 
 def require_onnxruntime() -> Any:
@@ -74,6 +147,8 @@ def inference_session(path: Path, intra_op_threads: int | None = None) -> Any:
     benchmarks pass 1 to compare backends core for core.
     """
     ort = require_onnxruntime()
+    if intra_op_threads is None:
+        intra_op_threads = default_intra_op_threads()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -30,6 +30,7 @@ from dasha.perception._image import ImageLike, as_gray
 from dasha.perception.detectors import DEFAULT_DETECTOR, Detection, Detector, best
 from dasha.perception.encoder import DEFAULT_ENCODER, Encoder
 from dasha.perception.histogram import Histogram, histogram
+from dasha.perception.onnx_runtime import AUTO, DEFAULT_BACKEND
 
 T = TypeVar("T")
 
@@ -102,6 +103,23 @@ def frame_key(frame: Frame) -> Hashable | None:
     )
 
 
+def _backend_option(detector: str, backend: str) -> dict[str, str]:
+    """The detector's ``backend`` keyword: detectors with one backend only (torch: MTCNN,
+    Faster R-CNN, RetinaNet) take none, and ``auto`` leaves them on it."""
+    from dasha.perception.detectors import _detector_class
+
+    if hasattr(_detector_class(detector), "backends"):
+        return {"backend": backend}
+    if backend != AUTO:
+        from dasha.perception.onnx_runtime import REFERENCE
+
+        if backend != REFERENCE:
+            raise ConfigError(
+                f"detector {detector} runs on its reference backend only; choose --backend auto or reference"
+            )
+    return {}
+
+
 class _Lru(OrderedDict[Any, Any]):
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -152,17 +170,26 @@ class Senses:
         encoder_weights: str | os.PathLike[str] | None = None,
         detector_weights: str | os.PathLike[str] | None = None,
         detector_options: dict[str, Any] | None = None,
+        backend: str = DEFAULT_BACKEND,
     ) -> None:
         from dasha.perception.detectors import load_detector
         from dasha.perception.encoder import load_encoder
 
         self.encoder: Encoder | None = (
-            None if encoder is None else load_encoder(encoder, weights=encoder_weights)
+            None
+            if encoder is None
+            else load_encoder(encoder, weights=encoder_weights, backend=backend)
         )
         self.detector: Detector | None = (
             None
             if detector is None
-            else load_detector(detector, detector_weights, target, **(detector_options or {}))
+            else load_detector(
+                detector,
+                detector_weights,
+                target,
+                **_backend_option(detector, backend),
+                **(detector_options or {}),
+            )
         )
         self.default_target = target
         self._features = _Lru(cache_size)
@@ -200,6 +227,9 @@ class Senses:
 
     def features_batch(self, frames: list[Frame]) -> np.ndarray:
         return self._encoder().encode_batch([f.as_uint8() for f in frames])
+
+    def features_batch_images(self, images: list[np.ndarray]) -> np.ndarray:
+        return self._encoder().encode_batch(images)
 
     def target(self, frame: Frame, class_name: str | None = None) -> TargetSeen:
         cls = class_name or self.default_target or frame.meta.get("target_class")

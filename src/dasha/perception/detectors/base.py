@@ -31,6 +31,10 @@ class Detector(ABC):
 
     name: str = "detector"
     classes: tuple[str, ...] = ()
+    # Concrete backends a detector runs on, fastest first (``perception.onnx_runtime``);
+    # a detector without the attribute has one (its own framework) and takes no ``backend``.
+    # One that runs only on ONNX Runtime declares ``(ONNXRUNTIME,)``.
+    backends: tuple[str, ...]
 
     def __init__(self, target: str | None = None, score_threshold: float = 0.25) -> None:
         self.score_threshold = float(score_threshold)

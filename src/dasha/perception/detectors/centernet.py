@@ -104,10 +104,12 @@ class CenterNetDetector(Detector):
             ``None``: fetched from npm and cached.
         score_threshold: lowest heatmap peak reported.
         nms_threshold: IoU above which the weaker of two same-class peaks is dropped.
+        backend: ``auto`` or ``onnxruntime`` (its only one; ``reference`` is refused).
     """
 
     name = "centernet"
     classes = COCO_CLASSES
+    backends = ("onnxruntime",)  # converted from TF.js: there is no reference framework here
 
     def __init__(
         self,
@@ -115,10 +117,12 @@ class CenterNetDetector(Detector):
         weights: str | os.PathLike[str] | None = None,
         score_threshold: float = 0.25,
         nms_threshold: float = 0.4,
+        backend: str = "auto",
     ) -> None:
-        from dasha.perception.onnx_runtime import inference_session
+        from dasha.perception.onnx_runtime import inference_session, resolve_backend
 
         super().__init__(target=target, score_threshold=score_threshold)
+        self.backend = resolve_backend(backend, self.backends, self.name)
         self.nms_threshold = float(nms_threshold)
         folder = fetch_centernet() if weights is None else Path(weights).expanduser()
         model_json = folder / "centernet.json" if folder.is_dir() else folder

@@ -81,10 +81,25 @@ def open_rig(
     open, the camera is closed again."""
     cam = open_camera(camera, **dict(camera_options or {}))
     try:
-        return Rig(cam, open_lens(lens, camera=cam, **dict(lens_options or {})))
+        return attach_lens(cam, lens, lens_options)
     except BaseException:
         cam.close()
         raise
+
+
+def attach_lens(camera: Camera, lens: str, lens_options: Mapping[str, Any] | None = None) -> Rig:
+    """A rig of an open camera and the lens backend ``lens``: a real lens on the simulated
+    camera drives it (the frames follow the voltage the device reports)."""
+    from dasha.hardware.sim import DrivenSimLens, SimCamera
+
+    device = open_lens(lens, camera=camera, **dict(lens_options or {}))
+    if isinstance(camera, SimCamera) and device is not camera.lens:
+        try:
+            device = DrivenSimLens(camera, device)
+        except BaseException:
+            device.close()
+            raise
+    return Rig(camera, device)
 
 
 def device_info(device: Camera | Lens) -> dict[str, Any]:

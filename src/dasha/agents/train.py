@@ -27,6 +27,7 @@ from dasha.envs.conditions import ConditionGrid
 from dasha.envs.config import EPISODE_FIELDS, EpisodeConfig
 from dasha.errors import ConfigError, require
 from dasha.io import write_json
+from dasha.trust import sign, verify
 
 AGENT_MODES = ("hierarchical", "exposure", "focus")
 TRAINING_EPISODE = EpisodeConfig(
@@ -63,6 +64,8 @@ SINGLE_AGENT_POLICY = "default_policy"
 # training illuminances and miss between them (94-96 % suitable against 99 %).
 EXPOSURE_TRAINING: dict[str, Any] = {"lr_final": None, "kl_target": 0.01}
 
+CHECKPOINT_KIND = "An RLlib checkpoint"
+
 
 @dataclass
 class TrainConfig:
@@ -89,6 +92,8 @@ class TrainConfig:
     entropy_coeff: float = 0.01
     hidden: tuple[int, ...] = (256, 256)
     checkpoint_every: int = 5
+    trust_checkpoint: bool = False
+    """Resume from ``out/checkpoint`` even if DASHA did not sign it (``dasha.trust``)."""
     focus_head: str = "jump-step"
     """A_L's action head (``dasha.agents.policy.HEADS``); the grid heads also give the
     value function its own trunk."""
@@ -275,6 +280,7 @@ def save_checkpoint(algo: Any, out: Path) -> None:
     final, tmp, old = out / "checkpoint", out / "checkpoint.tmp", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
     algo.save_to_path(str(tmp.resolve()))
+    sign(tmp)  # the manifest lives inside, so it moves with the swap
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
@@ -329,6 +335,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) PPO training; returns a summary (also written to ``out/summary.json``)."""
     tqdm = require("tqdm", "rl").tqdm
     config.out.mkdir(parents=True, exist_ok=True)
+    if (config.out / "checkpoint").exists():  # before Ray starts: refuse early
+        verify(config.out / "checkpoint", CHECKPOINT_KIND, trust=config.trust_checkpoint)
     init_ray(config.ray_address)
     algo = build_algorithm(config)
     curve_path = config.out / "curve.json"

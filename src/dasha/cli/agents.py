@@ -9,7 +9,13 @@ import typer
 
 from dasha.cli import rig_options as ro
 from dasha.cli.app import app, handle_errors, print_json
-from dasha.cli.options import ConditionsName, SceneNames, SplitName, episode_conditions
+from dasha.cli.options import (
+    ConditionsName,
+    SceneNames,
+    SplitName,
+    TrustCheckpoint,
+    episode_conditions,
+)
 
 Encoder = Annotated[
     str, typer.Option(help="Encoder E(I): efficientnet-lite0 (default, offline) or resnet152.")
@@ -100,6 +106,7 @@ def train_command(
             show_default=False,
         ),
     ] = None,
+    trust_checkpoint: TrustCheckpoint = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON.")
     ] = False,
@@ -120,6 +127,7 @@ def train_command(
         ray_address=ray_address,
         num_env_runners=env_runners,
         batch_steps=batch_steps,
+        trust_checkpoint=trust_checkpoint,
         **recipe(
             paper,
             episode=episode,

@@ -47,6 +47,14 @@ def _check_count(name: str, text: str, count: int) -> None:
         )
 
 
+TrustCheckpoint = Annotated[
+    bool,
+    typer.Option(
+        "--trust-checkpoint",
+        help="Load the checkpoint / model files found in --out even if DASHA did not sign them "
+        "(they are pickles: loading one runs any code it holds). Only for runs you trust.",
+    ),
+]
 SceneNames = Annotated[
     list[str] | None,
     typer.Option(

@@ -1,0 +1,253 @@
+"""Bad input to every command: exit code 2, a message naming the problem, no traceback and
+nothing half-written. The cases are listed per command, and a command of the app without
+any case fails ``test_every_command_has_bad_input_cases``: add cases when you add one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from dasha.cli import app, register_all
+from dasha.io import write_image
+
+register_all()
+runner = CliRunner()
+
+# {command path: [(arguments, words the message must contain)]}; "{tmp}" is a fresh
+# directory, "{file}" an existing text file, "{image}" an existing 8x8 PNG in it.
+CASES: dict[str, list[tuple[list[str], str]]] = {
+    "perceive": [
+        (["{tmp}/missing.png"], "does not exist"),
+        (["{image}", "--score-threshold", "nan"], "finite"),
+        (["{image}", "--score-threshold", "1.5"], "between 0 and 1"),
+        (["{image}", "--weights", "{tmp}/none.weights"], "does not exist"),
+    ],
+    "perceive-bench": [
+        (["--batch-size", "0"], "at least 1"),
+        (["--repeats", "-1"], "at least 1"),
+    ],
+    "devices": [(["--bogus"], "No such option")],
+    "capture": [
+        (["--out", "{tmp}/r", "--exposures", "1:1e9:1", "--focus", "30"], "at most 10000"),
+        (["--out", "{tmp}/r", "--exposures", "abc", "--focus", "30"], "comma list"),
+        (["--out", "{file}", "--exposures", "1000", "--focus", "30"], "is a file"),
+        (
+            ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30", "--port", "/dev/x"],
+            "--port does not apply",
+        ),
+        (
+            ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30", "--set", "camera.bogus=1"],
+            "has no option 'bogus'",
+        ),
+        (
+            ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30", "--set", "nonsense"],
+            "camera.KEY=VALUE",
+        ),
+        (
+            [
+                "--out",
+                "{tmp}/r",
+                "--exposures",
+                "1000",
+                "--focus",
+                "30",
+                "--lens",
+                "varioptic-serial",
+                "--port",
+                "/dev/x",
+                "--set",
+                "lens.timeout_s=-1",
+            ],
+            "at least 0",
+        ),
+        (
+            [
+                "--out",
+                "{tmp}/r",
+                "--exposures",
+                "1000",
+                "--focus",
+                "30",
+                "--lens",
+                "varioptic-serial",
+                "--port",
+                "/dev/x",
+                "--set",
+                "lens.retries=abc",
+            ],
+            "give a number",
+        ),
+        (
+            ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30", "--timeout-s", "0"],
+            "greater than 0",
+        ),
+        (
+            ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30", "--camera", "bogus"],
+            "unknown camera backend",
+        ),
+    ],
+    "train": [
+        (["--out", "{tmp}/run", "--steps", "0"], "at least 1"),
+        (["--out", "{tmp}/run", "--seed", "-1"], "seed"),
+        (["--out", "{file}"], "is a file"),
+        (["--out", "{tmp}/run", "--env-runners", "-1"], "at least 0"),
+        (["--out", "{tmp}/run", "--kl-target", "nan"], "finite"),
+        (["--out", "{tmp}/run", "--lr-final", "0"], "greater than 0"),
+    ],
+    "focus": [
+        (["--lens", "bogus"], "unknown lens backend"),
+        (["--port", "/dev/does-not-exist"], "--port does not apply"),
+        (["--camera", "replay", "--lens", "varioptic-serial"], "its own replay lens"),
+        (["--seed", "-5"], "seed"),
+        (["--lux", "inf"], "finite"),
+        (["--save-frames", "{file}"], "is a file"),
+        (["--policy", "{tmp}/no-policies"], "does not exist"),
+        (["--set", "lens.timeout_s=1"], "has no option 'timeout_s'"),
+    ],
+    "evaluate": [
+        (["--episodes", "0"], "at least 1"),
+        (["--episodes-out", "{tmp}/e.json"], ".jsonl"),
+        (["--policy", "{file}"], "is not a directory"),
+    ],
+    "bench": [
+        (["--out", "{tmp}/b", "--episodes", "0"], "at least 1"),
+        (["--out", "{tmp}/b", "--rl-steps", "0"], "at least 1"),
+        (["--out", "{file}"], "is a file"),
+    ],
+    "gate-bench": [
+        (["--conditions", "0"], "at least 1"),
+        (["--sharp-brisque-max", "-1"], "at least 0"),
+    ],
+    "sim snapshot": [
+        (["--out", "{tmp}/f.jpg", "--bit-depth", "12"], "12-bit"),
+        (["--out", "{tmp}/f.png", "--bit-depth", "10"], "choose 8 or 12"),
+        (["--out", "{tmp}/f.xyz"], "give a file ending in"),
+        (["--out", "{tmp}"], "is a directory"),
+        (["--out", "{file}/f.png"], "is a file, not a directory"),
+        (["--out", "{tmp}/f.png", "--lux", "nan"], "finite"),
+        (["--out", "{tmp}/f.png", "--scene", "a[/x]b"], "a[/x]b"),
+        (["--out", "{tmp}/f.png", "--target-size-cm", "-3"], "greater than 0"),
+    ],
+    "sim sheet": [
+        (["--out", "{tmp}/s.png", "--focus-v", "24:1e9:0.5"], "at most 10000"),
+        (["--out", "{tmp}/s.png", "--exposures-us", "nan,1"], "comma list"),
+        (["--out", "{tmp}/s.jpg"], ".png"),
+    ],
+    "sim bench": [(["--frames", "0"], "at least 1")],
+    "scenes": [(["--library", "{tmp}/no-photos"], "does not exist")],
+    "scenes build": [
+        (["--out", "{tmp}/c.txt"], ".json"),
+        (["--out", "{tmp}/c.json", "--backgrounds-per-target", "0"], "at least 1"),
+    ],
+    "scenes sheet": [
+        (["--out", "{tmp}/s.png", "--count", "0"], "at least 1"),
+        (["--out", "{tmp}/s.jpg"], ".png"),
+    ],
+}
+
+
+def command_paths() -> list[str]:
+    """Every command of the app, as typed after ``dasha`` (groups with a callback too)."""
+    paths = []
+
+    def walk(command: typer.core.TyperGroup, prefix: list[str]) -> None:
+        for name, sub in command.commands.items():
+            if hasattr(sub, "commands"):
+                if sub.callback is not None:
+                    paths.append(" ".join([*prefix, name]))
+                walk(sub, [*prefix, name])
+            else:
+                paths.append(" ".join([*prefix, name]))
+
+    walk(typer.main.get_command(app), [])  # type: ignore[arg-type]
+    return paths
+
+
+def test_every_command_has_bad_input_cases() -> None:
+    missing = [p for p in command_paths() if p not in CASES]
+    assert not missing, f"add bad-input cases for: {missing}"
+
+
+def _fill(args: list[str], tmp: Path) -> list[str]:
+    (tmp / "file.txt").write_text("not a directory\n")
+    write_image(tmp / "image.png", np.full((8, 8), 128, np.uint8))
+    names = {"{tmp}": str(tmp), "{file}": str(tmp / "file.txt"), "{image}": str(tmp / "image.png")}
+    out = []
+    for arg in args:
+        for key, value in names.items():
+            arg = arg.replace(key, value)
+        out.append(arg)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [(c, a, m) for c, cases in CASES.items() for a, m in cases],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_bad_input_is_a_clear_error(tmp_path: Path, command: str, args: list[str], message: str):
+    before = set(tmp_path.rglob("*"))
+    result = runner.invoke(app, [*command.split(), *_fill(args, tmp_path)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert message in text
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    left = {p for p in set(tmp_path.rglob("*")) - before if p.name not in ("file.txt", "image.png")}
+    assert not left, f"left behind: {left}"  # nothing written, not even a temporary file
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sim", "snapshot", "--out", "frame.jpg", "--bit-depth", "12"],
+        ["focus", "--camera", "sim", "--lens", "varioptic-serial", "--port", "/dev/nonexistent"],
+        ["sim", "sheet", "--out", "s.png", "--focus-v", "1:1e9:1"],
+    ],
+)
+def test_real_process_exits_2_without_traceback(tmp_path: Path, args: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dasha", *args],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback() -> None:
+    from dasha.cli.app import _debug, handle_errors
+
+    probe = typer.Typer()
+
+    @probe.command()
+    @handle_errors
+    def boom() -> None:
+        raise ZeroDivisionError("division by zero")
+
+    result = runner.invoke(probe, [])
+    assert result.exit_code == 1
+    assert "unexpected ZeroDivisionError: division by zero" in result.output
+    assert "Traceback" not in result.output
+    _debug["on"] = True
+    try:
+        result = runner.invoke(probe, [])
+    finally:
+        _debug["on"] = False
+    assert result.exit_code == 1 and "Traceback" in result.output
+
+
+def test_json_output_is_strict_json() -> None:
+    from dasha.io import json_text
+
+    assert json_text({"a": float("nan"), "b": [np.float32("inf"), 1.5]}) == (
+        '{"a": null, "b": [null, 1.5]}'
+    )

@@ -20,6 +20,10 @@ from dasha.io import write_image
 register_all()
 runner = CliRunner()
 
+# capture's required options, and those of the serial lens beside the sim camera.
+GRID = ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30"]
+SERIAL = [*GRID, "--lens", "varioptic-serial", "--port", "/dev/x"]
+
 # {command path: [(arguments, words the message must contain)]}; "{tmp}" is a fresh
 # directory, "{file}" an existing text file, "{image}" an existing 8x8 PNG in it.
 CASES: dict[str, list[tuple[list[str], str]]] = {
@@ -38,60 +42,14 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{tmp}/r", "--exposures", "1:1e9:1", "--focus", "30"], "at most 10000"),
         (["--out", "{tmp}/r", "--exposures", "abc", "--focus", "30"], "comma list"),
         (["--out", "{file}", "--exposures", "1000", "--focus", "30"], "is a file"),
-        (
-            ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30", "--port", "/dev/x"],
-            "--port does not apply",
-        ),
-        (
-            ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30", "--set", "camera.bogus=1"],
-            "has no option 'bogus'",
-        ),
-        (
-            ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30", "--set", "nonsense"],
-            "camera.KEY=VALUE",
-        ),
-        (
-            [
-                "--out",
-                "{tmp}/r",
-                "--exposures",
-                "1000",
-                "--focus",
-                "30",
-                "--lens",
-                "varioptic-serial",
-                "--port",
-                "/dev/x",
-                "--set",
-                "lens.timeout_s=-1",
-            ],
-            "at least 0",
-        ),
-        (
-            [
-                "--out",
-                "{tmp}/r",
-                "--exposures",
-                "1000",
-                "--focus",
-                "30",
-                "--lens",
-                "varioptic-serial",
-                "--port",
-                "/dev/x",
-                "--set",
-                "lens.retries=abc",
-            ],
-            "give a number",
-        ),
-        (
-            ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30", "--timeout-s", "0"],
-            "greater than 0",
-        ),
-        (
-            ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30", "--camera", "bogus"],
-            "unknown camera backend",
-        ),
+        ([*GRID, "--port", "/dev/x"], "--port does not apply"),
+        ([*GRID, "--set", "camera.bogus=1"], "has no option 'bogus'"),
+        ([*GRID, "--set", "nonsense"], "camera.KEY=VALUE"),
+        ([*SERIAL, "--set", "lens.timeout_s=-1"], "at least 0"),
+        ([*SERIAL, "--set", "lens.retries=abc"], "give a number"),
+        ([*SERIAL, "--set", "lens.retries=1.5"], "whole number"),
+        ([*GRID, "--timeout-s", "0"], "greater than 0"),
+        ([*GRID, "--camera", "bogus"], "unknown camera backend"),
     ],
     "train": [
         (["--out", "{tmp}/run", "--steps", "0"], "at least 1"),

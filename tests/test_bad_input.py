@@ -209,3 +209,48 @@ def test_json_output_is_strict_json() -> None:
     assert json_text({"a": float("nan"), "b": [np.float32("inf"), 1.5]}) == (
         '{"a": null, "b": [null, 1.5]}'
     )
+
+
+def _crafted_policies(tmp_path: Path, change) -> Path:
+    """The shipped policies with ``change(payload)`` applied to the focus policy's file."""
+    import shutil
+
+    import torch
+
+    from dasha.agents.run import shipped_policy_dir
+
+    folder = tmp_path / "policies"
+    shutil.copytree(shipped_policy_dir("efficientnet-lite0"), folder)
+    payload = torch.load(folder / "focus.pt", weights_only=True)
+    change(payload)
+    torch.save(payload, folder / "focus.pt")
+    return folder
+
+
+def _nan_weights(payload: dict) -> None:
+    for tensor in payload["state_dict"].values():
+        tensor.fill_(float("nan"))
+
+
+def _wrong_shape(payload: dict) -> None:
+    payload["spec"]["hidden"] = [7]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p["spec"].pop("obs_dim"), "not a DASHA policy file"),
+        (lambda p: p["spec"].update(hidden=[]), "at least one hidden layer"),
+        (lambda p: p["spec"].update(obs_dim=-3), "positive whole numbers"),
+        (_wrong_shape, "do not fit the network"),
+        (_nan_weights, "not finite"),
+        (lambda p: p.pop("state_dict"), "no state_dict"),
+        (lambda p: p.update(format=99), "policy format 99"),
+    ],
+)
+def test_a_broken_policy_file_is_a_clear_error(tmp_path: Path, change, message: str) -> None:
+    folder = _crafted_policies(tmp_path, change)
+    result = runner.invoke(app, ["focus", "--policy", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output

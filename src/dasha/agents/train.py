@@ -17,12 +17,14 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from dasha.agents.policy import HEADS, Policy
+from dasha.agents.resume import check_resume
 from dasha.envs.conditions import ConditionGrid
 from dasha.envs.config import EPISODE_FIELDS, EpisodeConfig
 from dasha.errors import ConfigError, require
@@ -92,6 +94,8 @@ class TrainConfig:
     entropy_coeff: float = 0.01
     hidden: tuple[int, ...] = (256, 256)
     checkpoint_every: int = 5
+    checkpoint_every_s: float = 120.0
+    """Also checkpoint when this much wall time passed since the last one (slow envs)."""
     trust_checkpoint: bool = False
     """Resume from ``out/checkpoint`` even if DASHA did not sign it (``dasha.trust``)."""
     focus_head: str = "jump-step"
@@ -271,8 +275,19 @@ def init_ray(address: str | None) -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False)
+        return
+    if os.environ.get("RAY_ADDRESS") or Path("/tmp/ray/ray_current_cluster").exists():
+        sys.stderr.write(
+            "a Ray cluster is running on this machine (or RAY_ADDRESS is set): training "
+            "starts its own local Ray and leaves it alone; --ray-address auto uses it\n"
+        )
+    # address="local": a private Ray for this run, never a cluster found on the machine.
+    ray.init(
+        address="local",
+        num_cpus=os.cpu_count() or 2,
+        include_dashboard=False,
+        log_to_driver=False,
+    )
 
 
 def save_checkpoint(algo: Any, out: Path) -> None:
@@ -337,6 +352,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     config.out.mkdir(parents=True, exist_ok=True)
     if (config.out / "checkpoint").exists():  # before Ray starts: refuse early
         verify(config.out / "checkpoint", CHECKPOINT_KIND, trust=config.trust_checkpoint)
+    check_resume(config)
     init_ray(config.ray_address)
     algo = build_algorithm(config)
     curve_path = config.out / "curve.json"
@@ -347,7 +363,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     elapsed_before = float(curve[-1]["wall_s"]) if curve else 0.0
     if (config.out / "checkpoint").exists():
         algo.restore_from_path(str((config.out / "checkpoint").resolve()))
-    writer = _tensorboard(config.out)
+    writer = _tensorboard(config.out, sampled)
     pids = policy_ids(config.agents)
     start = time.perf_counter()
     bar = tqdm(
@@ -358,6 +374,13 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
         desc=f"PPO {config.agents}",
     )
     iteration = len(curve)
+    saved_at = time.perf_counter()
+
+    def save() -> None:
+        save_checkpoint(algo, config.out)
+        write_json(curve_path, curve)
+        export_policies(algo, config, sampled)
+
     try:
         while sampled < config.steps:
             result = algo.train()
@@ -380,9 +403,19 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
                     if k.startswith("charts/") and "return" in k
                 }
             )
-            if iteration % config.checkpoint_every == 0 or sampled >= config.steps:
-                save_checkpoint(algo, config.out)
-                write_json(curve_path, curve)
+            due = time.perf_counter() - saved_at >= config.checkpoint_every_s
+            if due or iteration % config.checkpoint_every == 0 or sampled >= config.steps:
+                save()
+                saved_at = time.perf_counter()
+    except KeyboardInterrupt:
+        bar.close()
+        save()
+        sys.stderr.write(
+            f"interrupted at {sampled} steps: checkpoint and policies saved in {config.out}; "
+            "run the same command again to resume\n"
+        )
+        algo.stop()
+        raise
     finally:
         bar.close()
         if writer is not None:
@@ -409,9 +442,12 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     return summary
 
 
-def _tensorboard(out: Path) -> Any:
+def _tensorboard(out: Path, resumed_at_steps: int) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is in the [rl] extra; training still works without it
         return None
-    return SummaryWriter(str(out / "tensorboard"))
+    # Steps logged after the checkpoint a run resumes from are sampled again: purge them,
+    # so TensorBoard shows each step once.
+    purge = resumed_at_steps + 1 if resumed_at_steps else None
+    return SummaryWriter(str(out / "tensorboard"), purge_step=purge)

@@ -254,3 +254,25 @@ def test_a_broken_policy_file_is_a_clear_error(tmp_path: Path, change, message: 
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("size_px", "sidecar", "message"),
+    [
+        (64, '{"class": "car", "box": [10, 10, 10.2, 10.2]}', "smaller than 4 px"),
+        (1, '{"class": "car", "box": [0, 0, 1, 1]}', "at least 16 px"),
+        (64, '{"class": "car", "box": [10, 10, 90, 20]}', "inside the 64x64 image"),
+        (64, '{"class": "car", "box": [10, 10, NaN, 20]}', "inside the 64x64 image"),
+        (64, '["car"]', "expected"),
+        (64, "{not json", "expected"),
+    ],
+)
+def test_a_bad_scene_sidecar_is_a_clear_error(tmp_path, size_px, sidecar, message) -> None:
+    write_image(tmp_path / "photo.png", np.full((size_px, size_px), 90, np.uint8))
+    (tmp_path / "photo.json").write_text(sidecar)
+    out = tmp_path / "frame.png"
+    result = runner.invoke(
+        app, ["sim", "snapshot", "--scene", str(tmp_path / "photo.png"), "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and not out.exists()

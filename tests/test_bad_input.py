@@ -276,3 +276,58 @@ def test_a_bad_scene_sidecar_is_a_clear_error(tmp_path, size_px, sidecar, messag
     )
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and not out.exists()
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+    """A real 2x2 recording of the simulated rig, made by `dasha capture`."""
+    out = tmp_path_factory.mktemp("rec") / "rec"
+    result = runner.invoke(
+        app, ["capture", "--out", str(out), "--exposures", "20000,40000", "--focus", "36,37"]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _edit_manifest(manifest: dict) -> None:
+    del manifest["frames"]
+
+
+def _outside(manifest: dict) -> None:
+    manifest["frames"]["e000_f000"]["file"] = "../../../etc/passwd"
+
+
+def _off_grid(manifest: dict) -> None:
+    manifest["frames"]["e007_f000"] = manifest["frames"]["e000_f000"]
+
+
+def _colour_frame(folder: Path) -> None:
+    write_image(folder / "frames" / "e000_f000.png", np.zeros((8, 8, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_edit_manifest, "'frames' is missing"),
+        (_outside, "points outside the recording"),
+        (_off_grid, "not a point of the 2x2 grid"),
+        (lambda m: m.update(bit_depth="x"), "'bit_depth' must be one of"),
+        (lambda m: m.update(exposures_us=[]), "non-empty list of finite numbers"),
+        (_colour_frame, "grey frames"),
+    ],
+)
+def test_a_broken_recording_is_a_clear_error(tmp_path, recording, change, message) -> None:
+    import json
+    import shutil
+
+    folder = tmp_path / "rec"
+    shutil.copytree(recording, folder)
+    if change is _colour_frame:
+        change(folder)
+    else:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        change(manifest)
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = runner.invoke(app, ["focus", "--camera", "replay", "--recording", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output

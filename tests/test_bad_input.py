@@ -25,13 +25,14 @@ GRID = ["--out", "{tmp}/r", "--exposures", "1000", "--focus", "30"]
 SERIAL = [*GRID, "--lens", "varioptic-serial", "--port", "/dev/x"]
 
 # {command path: [(arguments, words the message must contain)]}; "{tmp}" is a fresh
-# directory, "{file}" an existing text file, "{image}" an existing 8x8 PNG in it.
+# directory, "{file}" an existing text file, "{image}" a 32x32 PNG and "{tiny}" a 1x1 one.
 CASES: dict[str, list[tuple[list[str], str]]] = {
     "perceive": [
         (["{tmp}/missing.png"], "does not exist"),
         (["{image}", "--score-threshold", "nan"], "finite"),
         (["{image}", "--score-threshold", "1.5"], "between 0 and 1"),
         (["{image}", "--weights", "{tmp}/none.weights"], "does not exist"),
+        (["{tiny}"], "at least 16x16"),
     ],
     "perceive-bench": [
         (["--batch-size", "0"], "at least 1"),
@@ -50,6 +51,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         ([*SERIAL, "--set", "lens.retries=1.5"], "whole number"),
         ([*GRID, "--timeout-s", "0"], "greater than 0"),
         ([*GRID, "--camera", "bogus"], "unknown camera backend"),
+        ([*GRID, "--condition", "bogus"], "--condition 'bogus': write KEY=VALUE"),
     ],
     "train": [
         (["--out", "{tmp}/run", "--steps", "0"], "at least 1"),
@@ -81,6 +83,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     ],
     "gate-bench": [
         (["--conditions", "0"], "at least 1"),
+        (["--conditions", "99999999999"], "at most 100000"),
         (["--sharp-brisque-max", "-1"], "at least 0"),
     ],
     "sim snapshot": [
@@ -98,7 +101,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{tmp}/s.png", "--exposures-us", "nan,1"], "comma list"),
         (["--out", "{tmp}/s.jpg"], ".png"),
     ],
-    "sim bench": [(["--frames", "0"], "at least 1")],
+    "sim bench": [(["--frames", "0"], "at least 1"), (["--frames", "1000000000"], "at most")],
     "scenes": [(["--library", "{tmp}/no-photos"], "does not exist")],
     "scenes build": [
         (["--out", "{tmp}/c.txt"], ".json"),
@@ -135,8 +138,14 @@ def test_every_command_has_bad_input_cases() -> None:
 
 def _fill(args: list[str], tmp: Path) -> list[str]:
     (tmp / "file.txt").write_text("not a directory\n")
-    write_image(tmp / "image.png", np.full((8, 8), 128, np.uint8))
-    names = {"{tmp}": str(tmp), "{file}": str(tmp / "file.txt"), "{image}": str(tmp / "image.png")}
+    write_image(tmp / "image.png", np.full((32, 32), 128, np.uint8))
+    write_image(tmp / "tiny.png", np.full((1, 1), 128, np.uint8))
+    names = {
+        "{tmp}": str(tmp),
+        "{file}": str(tmp / "file.txt"),
+        "{image}": str(tmp / "image.png"),
+        "{tiny}": str(tmp / "tiny.png"),
+    }
     out = []
     for arg in args:
         for key, value in names.items():
@@ -158,7 +167,8 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, command: str, args: list[str
     assert message in text
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    left = {p for p in set(tmp_path.rglob("*")) - before if p.name not in ("file.txt", "image.png")}
+    given = ("file.txt", "image.png", "tiny.png")
+    left = {p for p in set(tmp_path.rglob("*")) - before if p.name not in given}
     assert not left, f"left behind: {left}"  # nothing written, not even a temporary file
 
 
@@ -331,3 +341,14 @@ def test_a_broken_recording_is_a_clear_error(tmp_path, recording, change, messag
     result = runner.invoke(app, ["focus", "--camera", "replay", "--recording", str(folder)])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_outputs_respect_the_umask(tmp_path) -> None:
+    from dasha.io import write_json
+
+    old = os.umask(0o027)
+    try:
+        write_json(tmp_path / "r.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o640

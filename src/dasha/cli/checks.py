@@ -32,6 +32,10 @@ POSITIVE_INTS = {
     "rl_steps",
     "conditions",  # gate-bench: conditions per blur level
 }
+# Upper bounds: a count past these is a typo that would run for days or fill the memory
+# (sim bench draws all its frames' settings up front).
+MAX_COUNT = {"steps": 10**9, "rl_steps": 10**9, "frames": 10**6}
+MAX_OTHER_COUNT = 100_000
 NON_NEGATIVE_INTS = {"env_runners"}
 # Positive by nature; exposure, focus, distance and illuminance are left to the backends,
 # whose messages give the device's own range.
@@ -123,6 +127,9 @@ def _check_int(option: str, name: str, value: int) -> None:
         raise ConfigError(f"{option} {value}: a seed is between 0 and {MAX_SEED}")
     if name in POSITIVE_INTS and value < 1:
         raise ConfigError(f"{option} {value}: must be at least 1")
+    limit = MAX_COUNT.get(name, MAX_OTHER_COUNT)
+    if name in POSITIVE_INTS | NON_NEGATIVE_INTS and value > limit:
+        raise ConfigError(f"{option} {value}: at most {limit}")
     if name in NON_NEGATIVE_INTS and value < 0:
         raise ConfigError(f"{option} {value}: must be at least 0")
     if name == "bit_depth" and value not in BIT_DEPTHS:

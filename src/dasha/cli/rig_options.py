@@ -61,6 +61,17 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_pairs(items: list[str] | None, option: str) -> dict[str, Any]:
+    """``KEY=VALUE`` items (``--condition illuminance_lux=120``) as a dict."""
+    pairs: dict[str, Any] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not (eq and key.strip()):
+            raise ConfigError(f"{option} {item!r}: write KEY=VALUE, e.g. illuminance_lux=120")
+        pairs[key.strip()] = parse_value(value)
+    return pairs
+
+
 def parse_settings(settings: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split ``--set`` items into (camera options, lens options)."""
     camera: dict[str, Any] = {}

@@ -352,3 +352,18 @@ def test_outputs_respect_the_umask(tmp_path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("camera.calibration=1", "set it from Python"),
+        ("camera.seed=1.5", "whole number"),
+        ("camera.scene=[1]", "text value"),
+        ("camera.width=-1", "at least 0"),
+    ],
+)
+def test_set_values_are_checked_against_the_declared_option_types(setting, message) -> None:
+    result = runner.invoke(app, ["focus", "--set", setting])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())

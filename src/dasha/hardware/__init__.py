@@ -83,8 +83,23 @@ def _class_hint(factory: Any, key: str) -> Any:
     return None
 
 
+# What a --set value can be (JSON); an option of another type is set from Python only.
+_PLAIN = (int, float, str, bool, list, tuple, dict, type(None))
+
+
 def _check_value(option: str, value: Any, expected: Any) -> None:
     allowed = typing.get_args(expected) or (expected,)
+    given = [t for t in allowed if t is not type(None)]
+    if Roi in given and isinstance(value, (list, tuple)):  # the backends build it from a list
+        if not 2 <= len(value) <= 4 or not all(isinstance(v, int) and v >= 0 for v in value):
+            raise ConfigError(
+                f"{option}={value!r}: give [width, height] or [width, height, offset_x, "
+                "offset_y] in pixels"
+            )
+        return
+    if expected is not None and not any(t in _PLAIN or t is Any for t in given):
+        names = " or ".join(getattr(t, "__name__", str(t)) for t in given)
+        raise ConfigError(f"{option} takes a {names}: set it from Python, not with --set")
     numeric = [t for t in allowed if t in (int, float)]
     if numeric and not (set(allowed) - {int, float, type(None)}):
         if isinstance(value, bool) or not isinstance(value, (int, float)):

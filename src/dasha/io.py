@@ -86,6 +86,11 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     import cv2
 
     suffix = Path(path).suffix.lower() or ".png"
+    if image.dtype != np.uint8 and suffix not in (".png", ".tif", ".tiff"):
+        # cv2 would write a 12-bit frame's raw values into 8 bits: a nearly white picture.
+        raise ConfigError(
+            f"cannot write a {image.dtype} image as {suffix!r} (8 bits only); use .png or .tif"
+        )
     ok, encoded = cv2.imencode(suffix, image)
     if not ok:
         raise ConfigError(f"cannot encode an image as {suffix!r}; use .png, .tif or .jpg")

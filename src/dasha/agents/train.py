@@ -362,7 +362,15 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     sampled = int(curve[-1]["env_steps"]) if curve else 0
     elapsed_before = float(curve[-1]["wall_s"]) if curve else 0.0
     if (config.out / "checkpoint").exists():
-        algo.restore_from_path(str((config.out / "checkpoint").resolve()))
+        try:
+            algo.restore_from_path(str((config.out / "checkpoint").resolve()))
+        except Exception as exc:  # a run of another shape (started before options were kept)
+            algo.stop()
+            raise ConfigError(
+                f"{config.out / 'checkpoint'} does not fit the networks these options build "
+                f"({type(exc).__name__}: {str(exc)[:200]}); resume with the options the run "
+                "was started with, or give a new --out"
+            ) from exc
     writer = _tensorboard(config.out, sampled)
     pids = policy_ids(config.agents)
     start = time.perf_counter()

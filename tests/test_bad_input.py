@@ -60,16 +60,22 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{tmp}/run", "--env-runners", "-1"], "at least 0"),
         (["--out", "{tmp}/run", "--kl-target", "nan"], "finite"),
         (["--out", "{tmp}/run", "--lr-final", "0"], "greater than 0"),
+        (["--out", "{tmp}/run", "--scene", "nope"], "unknown scene 'nope'"),
+        (["--out", "{tmp}/run", "--ray-address", "127.0.0.1:1"], "nothing answers there"),
     ],
     "focus": [
         (["--lens", "bogus"], "unknown lens backend"),
         (["--port", "/dev/does-not-exist"], "--port does not apply"),
-        (["--camera", "replay", "--lens", "varioptic-serial"], "its own replay lens"),
+        (
+            ["--camera", "replay", "--recording", "{tmp}", "--lens", "varioptic-serial"],
+            "its own replay lens",
+        ),
         (["--seed", "-5"], "seed"),
         (["--lux", "inf"], "finite"),
         (["--save-frames", "{file}"], "is a file"),
         (["--policy", "{tmp}/no-policies"], "does not exist"),
         (["--set", "lens.timeout_s=1"], "has no option 'timeout_s'"),
+        (["--camera", "replay"], "the replay camera needs --recording"),
     ],
     "evaluate": [
         (["--episodes", "0"], "at least 1"),
@@ -80,6 +86,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{tmp}/b", "--episodes", "0"], "at least 1"),
         (["--out", "{tmp}/b", "--rl-steps", "0"], "at least 1"),
         (["--out", "{file}"], "is a file"),
+        (["--out", "{tmp}/b", "--scene", "nope"], "unknown scene 'nope'"),
     ],
     "gate-bench": [
         (["--conditions", "0"], "at least 1"),

@@ -274,7 +274,13 @@ def init_ray(address: str | None) -> None:
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     if address:
-        ray.init(address=address, log_to_driver=False)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except Exception as exc:  # ConnectionError, auth, version mismatch: all the user's to fix
+            raise ConfigError(
+                f"--ray-address {address}: cannot join that Ray cluster ({str(exc)[:300]}); "
+                "check the address (and its token), or leave the option out to train locally"
+            ) from exc
         return
     if os.environ.get("RAY_ADDRESS") or Path("/tmp/ray/ray_current_cluster").exists():
         sys.stderr.write(
@@ -288,6 +294,23 @@ def init_ray(address: str | None) -> None:
         include_dashboard=False,
         log_to_driver=False,
     )
+
+
+def _check_reachable(address: str) -> None:
+    """A ``host:port`` that nothing answers on fails in seconds here, not after Ray's minute
+    of retries."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"--ray-address {address}: nothing answers there ({exc}); start the cluster "
+            "(`ray start --head`) or leave the option out to train locally"
+        ) from exc
 
 
 def save_checkpoint(algo: Any, out: Path) -> None:
@@ -349,6 +372,8 @@ def _scalars(result: dict[str, Any], pids: dict[str, str]) -> dict[str, float]:
 def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) PPO training; returns a summary (also written to ``out/summary.json``)."""
     tqdm = require("tqdm", "rl").tqdm
+    if config.ray_address:  # everything checked before the run directory is touched
+        _check_reachable(config.ray_address)
     config.out.mkdir(parents=True, exist_ok=True)
     if (config.out / "checkpoint").exists():  # before Ray starts: refuse early
         verify(config.out / "checkpoint", CHECKPOINT_KIND, trust=config.trust_checkpoint)

@@ -86,7 +86,10 @@ def episode_conditions(
     """The ``EpisodeConfig`` fields of ``--conditions``, ``--split`` and ``--scene``: the split
     defaults to ``default_split`` where the set has splits, and is refused where it has none."""
     from dasha.envs.conditions import resolve_split
+    from dasha.sim.scenes import check_scene_name
 
+    for scene in scenes or []:
+        check_scene_name(scene)
     return {
         "conditions": conditions,
         "split": resolve_split(conditions, split, default_split),

@@ -142,6 +142,7 @@ def rig_options(
             lens_options[key] = value
     check_options("camera", camera, camera_options)
     check_options("lens", lens, lens_options)
+    _require_camera_options(camera, camera_options)
     own = _OWN_LENS.get(camera)
     if own is not None and lens != own:
         raise ConfigError(
@@ -150,6 +151,16 @@ def rig_options(
             "(--camera basler or uvc) with a real lens"
         )
     return camera_options, lens_options
+
+
+def _require_camera_options(name: str, options: dict[str, Any]) -> None:
+    """A camera option without a default (the replay camera's recording) must be given."""
+    from dasha.hardware import CAMERA_BACKENDS, _load, declared_options
+
+    for key, param in declared_options(_load(CAMERA_BACKENDS, "camera", name)).items():
+        if param.default is param.empty and key not in options:
+            given_by = _FLAG.get(key, f"--set camera.{key}=VALUE")
+            raise ConfigError(f"the {name} camera needs {given_by}")
 
 
 def open_rig_from_cli(camera: str, lens: str, **flags: Any) -> Rig:

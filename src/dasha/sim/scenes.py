@@ -168,12 +168,31 @@ def load_scene(name_or_path: str | Path) -> Scene:
 
         if is_library_scene(key):
             return load_library_scene(key)
-        raise ConfigError(
-            f"unknown scene {key!r}: use a built-in scene ({', '.join(BUILTIN_SCENES)}), "
-            "a library scene (`dasha scenes` lists them) "
-            "or the path of an image file with a sidecar JSON"
-        )
+        raise _unknown_scene(key)
     return _load_user_scene(path)
+
+
+def check_scene_name(name_or_path: str | Path) -> None:
+    """Raise ``ConfigError`` now, before a long run starts, for a scene ``load_scene`` would
+    refuse later (library scenes are only looked up: their photos may need a download)."""
+    key = str(name_or_path)
+    if key in BUILTIN_SCENES or key in _REGISTERED:
+        return
+    if not Path(key).suffix:
+        from dasha.sim.library import is_library_scene
+
+        if not is_library_scene(key):
+            raise _unknown_scene(key)
+        return
+    _load_user_scene(Path(key))
+
+
+def _unknown_scene(key: str) -> ConfigError:
+    return ConfigError(
+        f"unknown scene {key!r}: use a built-in scene ({', '.join(BUILTIN_SCENES)}), "
+        "a library scene (`dasha scenes` lists them) "
+        "or the path of an image file with a sidecar JSON"
+    )
 
 
 def _load_user_scene(path: Path) -> Scene:

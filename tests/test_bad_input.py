@@ -109,13 +109,13 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{tmp}/s.jpg"], ".png"),
     ],
     "sim bench": [(["--frames", "0"], "at least 1"), (["--frames", "1000000000"], "at most")],
-    "scenes": [(["--library", "{tmp}/no-photos"], "does not exist")],
+    "scenes": [(["--library", "{tmp}/no-photos"], "not a folder")],
     "scenes build": [
         (["--out", "{tmp}/c.txt"], ".json"),
         (["--out", "{tmp}/c.json", "--backgrounds-per-target", "0"], "at least 1"),
     ],
     "scenes sheet": [
-        (["--out", "{tmp}/s.png", "--count", "0"], "at least 1"),
+        (["--out", "{tmp}/s.png", "--count", "0"], "1..24"),
         (["--out", "{tmp}/s.jpg"], ".png"),
     ],
 }

@@ -27,7 +27,6 @@ POSITIVE_INTS = {
     "batch_steps",
     "batch_size",
     "repeats",
-    "count",
     "backgrounds_per_target",
     "rl_steps",
     "conditions",  # gate-bench: conditions per blur level
@@ -70,7 +69,7 @@ OUTPUTS: dict[tuple[str, str], str | tuple[str, ...]] = {
 OUTPUT_PARAMETERS = {"out", "episodes_out", "save_frames"}
 # Files and folders the command reads: they must exist before anything starts.
 INPUT_FILES = {"image", "encoder_weights", "weights"}
-INPUT_DIRECTORIES = {"policy", "library"}
+INPUT_DIRECTORIES = {"policy"}  # (scenes --library says "not a folder" itself)
 
 
 def flag(name: str, flags: Mapping[str, str] | None = None) -> str:

@@ -36,6 +36,6 @@ def test_perceive_json(runner, tmp_path):
 
 def test_perceive_errors_are_clean(runner, tmp_path):
     result = runner.invoke(app, ["perceive", str(tmp_path / "missing.png")])
-    assert result.exit_code == 2 and "cannot read" in result.output
+    assert result.exit_code == 2 and "does not exist" in result.output
     result = runner.invoke(app, ["perceive", str(tmp_path / "x.png"), "--encoder", "vgg"])
     assert result.exit_code == 2

@@ -23,8 +23,13 @@ from dasha.errors import ConfigError
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` in one rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {path}: {exc.strerror or exc}; choose another place"
+        ) from exc
     # mkstemp creates 0600; a result file gets the mode any new file would (umask applies).
     umask = os.umask(0)
     os.umask(umask)
@@ -46,10 +51,14 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         handle.write(data)
 
 
+def json_text(obj: Any, indent: int | None = None) -> str:
+    """Strict JSON: numpy values become plain numbers, NaN and infinities (not JSON) null."""
+    return json.dumps(_finite(obj), indent=indent, default=jsonable, allow_nan=False)
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     with atomic_open(path, "w") as handle:
-        json.dump(obj, handle, indent=2, default=jsonable)
-        handle.write("\n")
+        handle.write(json_text(obj, indent=2) + "\n")
 
 
 def write_jsonl(path: str | os.PathLike[str], records: Iterable[Any]) -> None:
@@ -57,13 +66,14 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterable[Any]) -> None:
     JSON) become null."""
     with atomic_open(path, "w") as handle:
         for record in records:
-            line = json.dumps(_finite(record), default=jsonable, allow_nan=False)
-            handle.write(line + "\n")
+            handle.write(json_text(record) + "\n")
 
 
 def _finite(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -76,6 +86,11 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     import cv2
 
     suffix = Path(path).suffix.lower() or ".png"
+    if image.dtype != np.uint8 and suffix not in (".png", ".tif", ".tiff"):
+        # cv2 would write a 12-bit frame's raw values into 8 bits: a nearly white picture.
+        raise ConfigError(
+            f"cannot write a {image.dtype} image as {suffix!r} (8 bits only); use .png or .tif"
+        )
     ok, encoded = cv2.imencode(suffix, image)
     if not ok:
         raise ConfigError(f"cannot encode an image as {suffix!r}; use .png, .tif or .jpg")

@@ -70,6 +70,14 @@ class PolicySpec:
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)  # what it was trained on
 
     def __post_init__(self) -> None:
+        sizes = (self.obs_dim, *self.action_sizes, *self.hidden)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+            raise ConfigError(
+                "obs_dim, action_sizes and hidden must be positive whole numbers, got "
+                f"{self.obs_dim!r}, {self.action_sizes!r}, {self.hidden!r}"
+            )
+        if not self.hidden or not self.action_sizes:
+            raise ConfigError("a policy needs at least one hidden layer and one action head")
         if self.head not in HEADS:
             raise ConfigError(
                 f"unknown action head {self.head!r}: choose one of {', '.join(HEADS)}"
@@ -275,7 +283,25 @@ class Policy:
             spec = spec_from_dict(payload["spec"], version)
         except Exception as exc:
             raise ConfigError(f"{path} is not a DASHA policy file ({exc})") from exc
-        return cls(spec, payload["state_dict"])
+        state = payload.get("state_dict")
+        if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()
+        ):
+            raise ConfigError(f"{path} is not a DASHA policy file (no state_dict of tensors)")
+        bad = [
+            k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())
+        ]
+        if bad:
+            # A diverged run saves NaN weights; its actions would be arbitrary, not an error.
+            raise ConfigError(f"{path}: weights {', '.join(bad[:3])} are not finite (NaN or inf)")
+        try:
+            return cls(spec, state)
+        except RuntimeError as exc:  # load_state_dict: missing keys or mismatched shapes
+            first = str(exc).strip().splitlines()
+            raise ConfigError(
+                f"{path}: the weights do not fit the network its spec describes "
+                f"({' '.join(first[:3])[:300]})"
+            ) from exc
 
 
 def spec_from_dict(data: dict[str, Any], version: int = FORMAT_VERSION) -> PolicySpec:

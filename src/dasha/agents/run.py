@@ -166,11 +166,14 @@ def run_episode(
     report.wall_time_s = time.perf_counter() - start
     report.final_exposure_us = last.exposure_us
     report.final_focus = float(episode.lens.focus)
-    report.frames = int(last.meta.get("frames", 0)) or report.exposure_moves + report.lens_moves + 1
+    counted = report.exposure_moves + report.lens_moves + 1
+    # A replayed frame carries the capture's frame count and clock, not this episode's.
+    replayed = "recording" in last.meta
+    report.frames = counted if replayed else int(last.meta.get("frames", 0)) or counted
     if "in_focus" in last.meta:
         report.in_focus = bool(last.meta["in_focus"]) and report.handed_over
         report.blur_px = float(last.meta["blur_px"])
-        report.sim_time_s = float(last.meta["sim_time_s"])
+        report.sim_time_s = None if replayed else float(last.meta["sim_time_s"])
     return report, episode.first_frame, last
 
 

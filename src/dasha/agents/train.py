@@ -17,16 +17,19 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from dasha.agents.policy import HEADS, Policy
+from dasha.agents.resume import check_resume
 from dasha.envs.conditions import ConditionGrid
 from dasha.envs.config import EPISODE_FIELDS, EpisodeConfig
 from dasha.errors import ConfigError, require
 from dasha.io import write_json
+from dasha.trust import sign, verify
 
 AGENT_MODES = ("hierarchical", "exposure", "focus")
 TRAINING_EPISODE = EpisodeConfig(
@@ -63,6 +66,8 @@ SINGLE_AGENT_POLICY = "default_policy"
 # training illuminances and miss between them (94-96 % suitable against 99 %).
 EXPOSURE_TRAINING: dict[str, Any] = {"lr_final": None, "kl_target": 0.01}
 
+CHECKPOINT_KIND = "An RLlib checkpoint"
+
 
 @dataclass
 class TrainConfig:
@@ -89,6 +94,10 @@ class TrainConfig:
     entropy_coeff: float = 0.01
     hidden: tuple[int, ...] = (256, 256)
     checkpoint_every: int = 5
+    checkpoint_every_s: float = 120.0
+    """Also checkpoint when this much wall time passed since the last one (slow envs)."""
+    trust_checkpoint: bool = False
+    """Resume from ``out/checkpoint`` even if DASHA did not sign it (``dasha.trust``)."""
     focus_head: str = "jump-step"
     """A_L's action head (``dasha.agents.policy.HEADS``); the grid heads also give the
     value function its own trunk."""
@@ -265,9 +274,43 @@ def init_ray(address: str | None) -> None:
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except Exception as exc:  # ConnectionError, auth, version mismatch: all the user's to fix
+            raise ConfigError(
+                f"--ray-address {address}: cannot join that Ray cluster ({str(exc)[:300]}); "
+                "check the address (and its token), or leave the option out to train locally"
+            ) from exc
+        return
+    if os.environ.get("RAY_ADDRESS") or Path("/tmp/ray/ray_current_cluster").exists():
+        sys.stderr.write(
+            "a Ray cluster is running on this machine (or RAY_ADDRESS is set): training "
+            "starts its own local Ray and leaves it alone; --ray-address auto uses it\n"
+        )
+    # address="local": a private Ray for this run, never a cluster found on the machine.
+    ray.init(
+        address="local",
+        num_cpus=os.cpu_count() or 2,
+        include_dashboard=False,
+        log_to_driver=False,
+    )
+
+
+def _check_reachable(address: str) -> None:
+    """A ``host:port`` that nothing answers on fails in seconds here, not after Ray's minute
+    of retries."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"--ray-address {address}: nothing answers there ({exc}); start the cluster "
+            "(`ray start --head`) or leave the option out to train locally"
+        ) from exc
 
 
 def save_checkpoint(algo: Any, out: Path) -> None:
@@ -275,6 +318,7 @@ def save_checkpoint(algo: Any, out: Path) -> None:
     final, tmp, old = out / "checkpoint", out / "checkpoint.tmp", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
     algo.save_to_path(str(tmp.resolve()))
+    sign(tmp)  # the manifest lives inside, so it moves with the swap
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
@@ -328,7 +372,12 @@ def _scalars(result: dict[str, Any], pids: dict[str, str]) -> dict[str, float]:
 def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) PPO training; returns a summary (also written to ``out/summary.json``)."""
     tqdm = require("tqdm", "rl").tqdm
+    if config.ray_address:  # everything checked before the run directory is touched
+        _check_reachable(config.ray_address)
     config.out.mkdir(parents=True, exist_ok=True)
+    if (config.out / "checkpoint").exists():  # before Ray starts: refuse early
+        verify(config.out / "checkpoint", CHECKPOINT_KIND, trust=config.trust_checkpoint)
+    check_resume(config)
     init_ray(config.ray_address)
     algo = build_algorithm(config)
     curve_path = config.out / "curve.json"
@@ -338,8 +387,16 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     sampled = int(curve[-1]["env_steps"]) if curve else 0
     elapsed_before = float(curve[-1]["wall_s"]) if curve else 0.0
     if (config.out / "checkpoint").exists():
-        algo.restore_from_path(str((config.out / "checkpoint").resolve()))
-    writer = _tensorboard(config.out)
+        try:
+            algo.restore_from_path(str((config.out / "checkpoint").resolve()))
+        except Exception as exc:  # a run of another shape (started before options were kept)
+            algo.stop()
+            raise ConfigError(
+                f"{config.out / 'checkpoint'} does not fit the networks these options build "
+                f"({type(exc).__name__}: {str(exc)[:200]}); resume with the options the run "
+                "was started with, or give a new --out"
+            ) from exc
+    writer = _tensorboard(config.out, sampled)
     pids = policy_ids(config.agents)
     start = time.perf_counter()
     bar = tqdm(
@@ -350,6 +407,13 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
         desc=f"PPO {config.agents}",
     )
     iteration = len(curve)
+    saved_at = time.perf_counter()
+
+    def save() -> None:
+        save_checkpoint(algo, config.out)
+        write_json(curve_path, curve)
+        export_policies(algo, config, sampled)
+
     try:
         while sampled < config.steps:
             result = algo.train()
@@ -372,9 +436,19 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
                     if k.startswith("charts/") and "return" in k
                 }
             )
-            if iteration % config.checkpoint_every == 0 or sampled >= config.steps:
-                save_checkpoint(algo, config.out)
-                write_json(curve_path, curve)
+            due = time.perf_counter() - saved_at >= config.checkpoint_every_s
+            if due or iteration % config.checkpoint_every == 0 or sampled >= config.steps:
+                save()
+                saved_at = time.perf_counter()
+    except KeyboardInterrupt:
+        bar.close()
+        save()
+        sys.stderr.write(
+            f"interrupted at {sampled} steps: checkpoint and policies saved in {config.out}; "
+            "run the same command again to resume\n"
+        )
+        algo.stop()
+        raise
     finally:
         bar.close()
         if writer is not None:
@@ -401,9 +475,12 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     return summary
 
 
-def _tensorboard(out: Path) -> Any:
+def _tensorboard(out: Path, resumed_at_steps: int) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is in the [rl] extra; training still works without it
         return None
-    return SummaryWriter(str(out / "tensorboard"))
+    # Steps logged after the checkpoint a run resumes from are sampled again: purge them,
+    # so TensorBoard shows each step once.
+    purge = resumed_at_steps + 1 if resumed_at_steps else None
+    return SummaryWriter(str(out / "tensorboard"), purge_step=purge)

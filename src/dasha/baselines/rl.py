@@ -35,11 +35,15 @@ from dasha.errors import ConfigError, require
 from dasha.hardware.sim import sim_rig
 from dasha.io import write_json
 from dasha.perception.focus import tenengrad
+from dasha.trust import sign, verify
 
 STEPS_V = (-3.0, -1.0, -0.3, -0.1, -0.03, 0.03, 0.1, 0.3, 1.0, 3.0)
 HORIZON = 20
 PDAF_NOISE_DPT = 0.02
 REWARDS = ("phase-shift", "tenengrad")
+
+# Stable-Baselines3 models are zipped cloudpickles (dasha.trust says why that matters).
+MODEL_KIND = "A Stable-Baselines3 model.zip"
 
 
 class LensStepEnv(gym.Env[np.ndarray, np.int64]):
@@ -178,6 +182,7 @@ def train_rl_baseline(
     tmp = out / "model.tmp.zip"
     model.save(tmp)
     tmp.replace(out / "model.zip")
+    sign(out / "model.zip")
     write_json(out / "curve.json", curve)
     summary = {
         "reward": reward,
@@ -192,12 +197,13 @@ def train_rl_baseline(
 class RlAutofocus:
     """A trained RL baseline driving a rig (deterministic policy, up to ``HORIZON`` moves)."""
 
-    def __init__(self, model_path: str | Path, reward: str) -> None:
+    def __init__(self, model_path: str | Path, reward: str, *, trust: bool = False) -> None:
         sb3 = require("stable_baselines3", "rl")
         if not Path(model_path).is_file():
             raise ConfigError(
                 f"no trained {reward} baseline at {model_path}: run `dasha bench` to train it"
             )
+        verify(Path(model_path), MODEL_KIND, trust=trust)
         self.model = sb3.PPO.load(str(model_path), device="cpu")
         self.reward = reward
 

@@ -117,10 +117,12 @@ def classical_runner(name: str, senses: Senses) -> MethodRunner:
     return baseline_runner(name, senses, lambda camera, lens: run_af(name, camera, lens).frame)
 
 
-def rl_runner(name: str, model_path: Path, senses: Senses) -> MethodRunner:
+def rl_runner(
+    name: str, model_path: Path, senses: Senses, trust_checkpoint: bool = False
+) -> MethodRunner:
     from dasha.baselines.rl import LensStepEnv, RlAutofocus
 
-    agent = RlAutofocus(model_path, RL_BASELINES[name])
+    agent = RlAutofocus(model_path, RL_BASELINES[name], trust=trust_checkpoint)
     env = LensStepEnv(RL_BASELINES[name])
 
     def focus(camera: Any, lens: Any) -> Any:
@@ -173,14 +175,27 @@ def _mean_hist(frames: Sequence[Any]) -> np.ndarray:
 
 
 def train_rl_baselines(
-    out: Path, steps: int, seed: int, progress: bool, episode: EpisodeConfig | None = None
+    out: Path,
+    steps: int,
+    seed: int,
+    progress: bool,
+    episode: EpisodeConfig | None = None,
+    trust_checkpoint: bool = False,
 ) -> dict[str, Path]:
-    """Train (or reuse) both RL baselines in ``out/rl_baselines`` (on ``episode``'s conditions)."""
-    from dasha.baselines.rl import train_rl_baseline
+    """Train (or reuse) both RL baselines in ``out/rl_baselines`` (on ``episode``'s conditions).
 
+    A model found there is reused only if DASHA signed it (``dasha.trust``): all are checked
+    before any training starts."""
+    from dasha.baselines.rl import MODEL_KIND, train_rl_baseline
+    from dasha.trust import verify
+
+    folders = {name: out / "rl_baselines" / name for name in RL_BASELINES}
+    for folder in folders.values():
+        if (folder / "model.zip").is_file():
+            verify(folder / "model.zip", MODEL_KIND, trust=trust_checkpoint)
     paths = {}
     for name, reward in RL_BASELINES.items():
-        folder = out / "rl_baselines" / name
+        folder = folders[name]
         if not (folder / "model.zip").is_file():
             if progress:
                 print(f"training the {name} baseline ({steps} steps)...", file=sys.stderr)
@@ -219,6 +234,7 @@ def run_bench(
     progress: bool = True,
     conditions: str = "paper",
     split: str | None = None,
+    trust_checkpoint: bool = False,
 ) -> dict[str, Any]:
     """Every method on ``episodes`` conditions of one condition set and split (``scenes``
     restricts it); the RL baselines train on the set's train split."""
@@ -235,11 +251,13 @@ def run_bench(
     policies = Policies.load(policy)
     rl_steps = rl_steps or sizes["rl_steps"]
     training = EpisodeConfig(conditions=conditions, split=resolve_split(conditions, None, "train"))
-    rl_models = train_rl_baselines(out, rl_steps, seed, progress, training)
+    rl_models = train_rl_baselines(out, rl_steps, seed, progress, training, trust_checkpoint)
     keep: dict[str, Any] = {}
     methods: dict[str, MethodRunner] = {"dasha": dasha_runner(senses, policies, keep)}
     methods.update({name: classical_runner(name, senses) for name in CLASSICAL_AF})
-    methods.update({name: rl_runner(name, path, senses) for name, path in rl_models.items()})
+    methods.update(
+        {name: rl_runner(name, path, senses, trust_checkpoint) for name, path in rl_models.items()}
+    )
     results = run_methods(methods, drawn, progress)
     ae = bench_auto_exposure(drawn, results["dasha"], keep)
 

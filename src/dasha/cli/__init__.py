@@ -6,12 +6,19 @@ stays fast and a missing extra only matters to the command that needs it.
 
 from __future__ import annotations
 
-from dasha.cli.app import app, register_all
+import sys
+
+from dasha.cli.app import app, register_all, report_error
 
 
 def main() -> None:
-    register_all()
-    app(prog_name="dasha")
+    try:
+        register_all()
+        app(prog_name="dasha")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # outside every command's boundary (imports, parsing)
+        sys.exit(report_error(exc))
 
 
 __all__ = ["app", "main"]

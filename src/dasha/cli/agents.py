@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +14,7 @@ from dasha.cli.options import (
     ConditionsName,
     SceneNames,
     SplitName,
+    TrustCheckpoint,
     episode_conditions,
 )
 
@@ -107,6 +108,7 @@ def train_command(
             show_default=False,
         ),
     ] = None,
+    trust_checkpoint: TrustCheckpoint = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON.")
     ] = False,
@@ -130,6 +132,7 @@ def train_command(
         ray_address=ray_address,
         num_env_runners=env_runners,
         batch_steps=batch_steps,
+        trust_checkpoint=trust_checkpoint,
         **recipe(
             paper,
             episode=episode,
@@ -191,22 +194,25 @@ def focus_command(
     from dasha.hardware.session import Rig
     from dasha.io import write_image
 
+    flags: dict[str, Any] = dict(
+        port=port, camera_serial=camera_serial, dll_path=dll_path, device=device,
+        recording=recording, settings=settings,
+    )  # fmt: skip
+    camera_options, lens_options = ro.rig_options(camera, lens or camera, **flags)
     policies = Policies.load(policy, encoder)
     if camera == "sim":
+        from dasha.hardware.session import attach_lens
         from dasha.hardware.sim import sim_rig
 
-        rig = Rig(*sim_rig(scene=scene, distance_cm=distance_cm, illuminance_lux=lux, seed=seed))
-    else:
-        rig = ro.open_rig_from_cli(
-            camera,
-            lens or camera,
-            port=port,
-            camera_serial=camera_serial,
-            dll_path=dll_path,
-            device=device,
-            recording=recording,
-            settings=settings,
+        sim = {"scene": scene, "distance_cm": distance_cm, "illuminance_lux": lux, "seed": seed}
+        sim_camera, sim_lens = sim_rig(**{**camera_options, **sim})
+        rig = (
+            Rig(sim_camera, sim_lens)
+            if (lens or "sim") == "sim"
+            else attach_lens(sim_camera, lens or "sim", lens_options)
         )
+    else:
+        rig = ro.open_rig_from_cli(camera, lens or camera, **flags)
     config = policies.episode(
         EpisodeConfig(
             encoder=encoder,

@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 
 from dasha.cli.app import app, handle_errors, print_json
-from dasha.cli.options import ConditionsName, SceneNames, SplitName, episode_conditions
+from dasha.cli.options import (
+    ConditionsName,
+    SceneNames,
+    SplitName,
+    TrustCheckpoint,
+    episode_conditions,
+)
 from dasha.errors import ConfigError
 
 
@@ -42,6 +48,7 @@ def bench_command(
             help="Training steps of each RL baseline (default 40000; 6000 with --quick).",
         ),
     ] = None,
+    trust_checkpoint: TrustCheckpoint = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the per-method summary as JSON.")
     ] = False,
@@ -62,6 +69,7 @@ def bench_command(
         progress=not json_out,
         conditions=chosen["conditions"],
         split=chosen["split"],
+        trust_checkpoint=trust_checkpoint,
     )
     if json_out:
         print_json(

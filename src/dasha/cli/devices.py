@@ -85,7 +85,7 @@ def capture(
 
     exposure_list = parse_values(exposures, "exposures")
     focus_list = parse_values(focus, "focus")
-    conditions, _ = ro.parse_settings([f"camera.{c}" for c in condition or []])
+    conditions = ro.parse_pairs(condition, "--condition")
     rig = ro.open_rig_from_cli(
         camera, lens, port=port, camera_serial=camera_serial, dll_path=dll_path,
         device=device, recording=recording, settings=settings,

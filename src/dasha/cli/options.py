@@ -9,6 +9,9 @@ import typer
 
 from dasha.errors import ConfigError
 
+# A grid is walked frame by frame: more values than this is a typo, not an experiment.
+MAX_VALUES = 10_000
+
 
 def parse_values(text: str, name: str) -> list[float]:
     """``"1,2.5,4"`` or ``"start:stop:step"`` (stop included when it falls on the grid)."""
@@ -16,21 +19,42 @@ def parse_values(text: str, name: str) -> list[float]:
     try:
         if ":" in text:
             parts = [float(p) for p in text.split(":")]
-            if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
+            if len(parts) != 3 or not np.all(np.isfinite(parts)):
                 raise ValueError
             start, stop, step = parts
+            if step <= 0 or stop < start:
+                raise ValueError
             count = int(np.floor((stop - start) / step + 1e-9)) + 1
+            _check_count(name, text, count)
             return [round(start + i * step, 9) for i in range(count)]
         values = [float(p) for p in text.split(",") if p.strip()]
-        if not values:
+        if not values or not np.all(np.isfinite(values)):
             raise ValueError
+        _check_count(name, text, len(values))
         return values
-    except ValueError:
+    except ConfigError:
+        raise
+    except (ValueError, OverflowError):
         raise ConfigError(
             f"--{name} {text!r}: give a comma list (e.g. 30,35.5,40) or start:stop:step (e.g. 24:70:0.5)"
         ) from None
 
 
+def _check_count(name: str, text: str, count: int) -> None:
+    if count > MAX_VALUES:
+        raise ConfigError(
+            f"--{name} {text!r} has {count} values; at most {MAX_VALUES} (use a larger step)"
+        )
+
+
+TrustCheckpoint = Annotated[
+    bool,
+    typer.Option(
+        "--trust-checkpoint",
+        help="Load the checkpoint / model files found in --out even if DASHA did not sign them "
+        "(they are pickles: loading one runs any code it holds). Only for runs you trust.",
+    ),
+]
 BackendName = Annotated[
     str,
     typer.Option(
@@ -69,7 +93,10 @@ def episode_conditions(
     """The ``EpisodeConfig`` fields of ``--conditions``, ``--split`` and ``--scene``: the split
     defaults to ``default_split`` where the set has splits, and is refused where it has none."""
     from dasha.envs.conditions import resolve_split
+    from dasha.sim.scenes import check_scene_name
 
+    for scene in scenes or []:
+        check_scene_name(scene)
     return {
         "conditions": conditions,
         "split": resolve_split(conditions, split, default_split),

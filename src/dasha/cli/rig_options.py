@@ -61,6 +61,17 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_pairs(items: list[str] | None, option: str) -> dict[str, Any]:
+    """``KEY=VALUE`` items (``--condition illuminance_lux=120``) as a dict."""
+    pairs: dict[str, Any] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not (eq and key.strip()):
+            raise ConfigError(f"{option} {item!r}: write KEY=VALUE, e.g. illuminance_lux=120")
+        pairs[key.strip()] = parse_value(value)
+    return pairs
+
+
 def parse_settings(settings: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split ``--set`` items into (camera options, lens options)."""
     camera: dict[str, Any] = {}
@@ -74,7 +85,21 @@ def parse_settings(settings: list[str] | None) -> tuple[dict[str, Any], dict[str
     return camera, lens
 
 
-def open_rig_from_cli(
+# The CLI flag of each backend option, for the messages.
+_FLAG = {
+    "serial_number": "--camera-serial",
+    "device": "--device",
+    "path": "--recording",
+    "port": "--port",
+    "dll_path": "--dll-path",
+}
+# A camera that renders through its own lens model: a real lens next to it would be moved
+# while the frames ignore it, so the pair is refused instead of reporting a voltage.
+# (A real lens on the sim camera is driven instead: hardware.sim.DrivenSimLens.)
+_OWN_LENS = {"replay": "replay"}
+
+
+def rig_options(
     camera: str,
     lens: str,
     *,
@@ -84,13 +109,61 @@ def open_rig_from_cli(
     device: str | None = None,
     recording: str | None = None,
     settings: list[str] | None = None,
-) -> Rig:
-    """Open the rig the options describe (the lens given the camera)."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(camera options, lens options) of the flags and ``--set`` items, checked: every flag
+    given must apply to the chosen backends, and every ``--set`` key be one they declare."""
+    from dasha.hardware import check_options
+
     camera_options, lens_options = parse_settings(settings)
-    camera_flag = {"serial_number": camera_serial, "device": device, "path": recording}
-    lens_flag = {"port": port, "dll_path": dll_path}
-    if camera in _CAMERA_OPTION and camera_flag[_CAMERA_OPTION[camera]] is not None:
-        camera_options[_CAMERA_OPTION[camera]] = camera_flag[_CAMERA_OPTION[camera]]
-    if lens in _LENS_OPTION and lens_flag[_LENS_OPTION[lens]] is not None:
-        lens_options[_LENS_OPTION[lens]] = lens_flag[_LENS_OPTION[lens]]
+    given = {
+        "serial_number": camera_serial,
+        "device": device,
+        "path": recording,
+        "port": port,
+        "dll_path": dll_path,
+    }
+    used = {_CAMERA_OPTION.get(camera), _LENS_OPTION.get(lens)}
+    if lens == "uvc" and camera != "uvc":
+        used.add("device")  # a uvc lens of its own, beside another camera
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key not in used:
+            takers = [f"--camera {b}" for b, k in _CAMERA_OPTION.items() if k == key] + [
+                f"--lens {b}" for b, k in _LENS_OPTION.items() if k == key
+            ]
+            raise ConfigError(
+                f"{_FLAG[key]} does not apply to --camera {camera} --lens {lens}; "
+                f"it is for {' or '.join(takers) or '--lens uvc'}"
+            )
+        if key == _CAMERA_OPTION.get(camera):
+            camera_options[key] = value
+        else:
+            lens_options[key] = value
+    check_options("camera", camera, camera_options)
+    check_options("lens", lens, lens_options)
+    _require_camera_options(camera, camera_options)
+    own = _OWN_LENS.get(camera)
+    if own is not None and lens != own:
+        raise ConfigError(
+            f"--camera {camera} renders its frames with its own {own} lens, so --lens {lens} "
+            f"would move a lens the frames never see; use --lens {own}, or a real camera "
+            "(--camera basler or uvc) with a real lens"
+        )
+    return camera_options, lens_options
+
+
+def _require_camera_options(name: str, options: dict[str, Any]) -> None:
+    """A camera option without a default (the replay camera's recording) must be given."""
+    from dasha.hardware import CAMERA_BACKENDS, _load, declared_options
+
+    for key, param in declared_options(_load(CAMERA_BACKENDS, "camera", name)).items():
+        if param.default is param.empty and key not in options:
+            given_by = _FLAG.get(key, f"--set camera.{key}=VALUE")
+            raise ConfigError(f"the {name} camera needs {given_by}")
+
+
+def open_rig_from_cli(camera: str, lens: str, **flags: Any) -> Rig:
+    """Open the rig the options describe (the lens given the camera)."""
+    camera_options, lens_options = rig_options(camera, lens, **flags)
     return open_rig(camera, lens, camera_options=camera_options, lens_options=lens_options)

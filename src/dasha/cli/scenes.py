@@ -107,7 +107,7 @@ def scenes(
         return
     for r in records:
         verdict = "ok  " if r["well_posed"] else "left out: " + str(r["reason"])
-        typer.echo(f"{r['id']:<44} {r['class']:<14} {r['split']:<6} {verdict}")
+        typer.echo(f"{r['id']:<44} {r['class'] or '-':<14} {r['split']:<6} {verdict}")
     typer.echo(
         f"{summary['scenes']} scenes ({', '.join(f'{k} {v}' for k, v in summary['per_split'].items())})"
         + (f", {summary['left_out']} left out" if summary["left_out"] else "")

@@ -148,6 +148,56 @@ def _start_manifest(
     }
 
 
+def check_manifest(manifest: dict[str, Any], path: Path) -> None:
+    """The manifest's schema: a grid of finite numbers, a bit depth, and frame entries whose
+    keys index that grid and whose files lie inside the recording."""
+
+    def fail(what: str) -> ConfigError:
+        return ConfigError(f"{path}: {what}; it is not a recording `dasha capture` wrote")
+
+    for name in ("exposures_us", "focus"):
+        values = manifest.get(name)
+        if not isinstance(values, list) or not values or not all(_finite(v) for v in values):
+            raise fail(f"{name!r} must be a non-empty list of finite numbers")
+    if any(v <= 0 for v in manifest["exposures_us"]):
+        raise fail("'exposures_us' must be positive")
+    if not isinstance(manifest.get("focus_unit"), str):
+        raise fail("'focus_unit' is missing")
+    frames = manifest.get("frames")
+    if not isinstance(frames, dict):
+        raise fail("'frames' is missing")
+    if frames and manifest.get("bit_depth") not in BIT_DEPTHS:
+        raise fail(f"'bit_depth' must be one of {BIT_DEPTHS}")
+    root = path.parent.resolve()
+    shape = (len(manifest["exposures_us"]), len(manifest["focus"]))
+    for key, entry in frames.items():
+        indices = _grid_point(key)
+        if indices is None or not (indices[0] < shape[0] and indices[1] < shape[1]):
+            raise fail(f"frame key {key!r} is not a point of the {shape[0]}x{shape[1]} grid")
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise fail(f"frame {key} has no 'file'")
+        if not (root / entry["file"]).resolve().is_relative_to(root):
+            raise fail(f"frame {key} points outside the recording ({entry['file']!r})")
+        numbers = ("exposure_us", "focus", "gain_db", "timestamp_s")
+        if not all(_finite(entry.get(n)) for n in numbers) or not isinstance(
+            entry.get("meta"), dict
+        ):
+            raise fail(f"frame {key} needs finite {', '.join(numbers)} and a 'meta' object")
+
+
+BIT_DEPTHS = (8, 10, 12, 16)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _grid_point(key: str) -> tuple[int, int] | None:
+    if len(key) == 9 and key[0] == "e" and key[4:6] == "_f" and (key[1:4] + key[6:9]).isdigit():
+        return int(key[1:4]), int(key[6:9])
+    return None
+
+
 @dataclass
 class Recording:
     """A recording read back: the grid, and frames loaded on demand (then cached)."""
@@ -164,8 +214,12 @@ class Recording:
             manifest = json.loads(manifest_path.read_text())
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{path} is not a readable DASHA recording ({exc})") from exc
-        if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+        if not isinstance(manifest, dict) or (manifest.get("format"), manifest.get("version")) != (
+            FORMAT,
+            VERSION,
+        ):
             raise ConfigError(f"{path}: not a {FORMAT} version {VERSION} manifest")
+        check_manifest(manifest, manifest_path)
         if not manifest["frames"]:
             raise ConfigError(f"{path} holds no frames yet; run `dasha capture` on it first")
         return cls(manifest_path.parent, manifest)
@@ -221,6 +275,7 @@ class Recording:
             image = cv2.imread(str(self.path / entry["file"]), cv2.IMREAD_UNCHANGED)
             if image is None:
                 raise ConfigError(f"cannot read {self.path / entry['file']}")
+            self._check_image(key, image)
             self._cache[key] = image
         return Frame(
             image=image,
@@ -231,3 +286,18 @@ class Recording:
             index=index,
             meta={**entry["meta"], "recording": {"key": key, "focus": entry["focus"]}},
         )
+
+    def _check_image(self, key: str, image: np.ndarray) -> None:
+        """Every frame a grey image of the recording's depth and of one size."""
+        dtype = np.uint8 if self.bit_depth <= 8 else np.uint16
+        if image.ndim != 2 or image.dtype != dtype:
+            raise ConfigError(
+                f"{self.path}: frame {key} is a {image.dtype} image of shape {image.shape}; "
+                f"the recording holds {self.bit_depth}-bit grey frames ({np.dtype(dtype).name})"
+            )
+        first = next((im for im in self._cache.values()), image)
+        if image.shape != first.shape:
+            raise ConfigError(
+                f"{self.path}: frame {key} is {image.shape[1]}x{image.shape[0]}, the others "
+                f"{first.shape[1]}x{first.shape[0]}"
+            )

@@ -12,12 +12,12 @@ original exception goes on up unchanged::
 
 from __future__ import annotations
 
-import contextlib
+import sys
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from dasha.errors import DashaError
+from dasha.errors import DashaError, HardwareError
 from dasha.hardware import open_camera, open_lens
 from dasha.hardware.base import Camera, Lens
 
@@ -31,9 +31,18 @@ class Rig:
         self._closed = False
 
     def park(self) -> None:
-        """Move the lens to its safe value; a dead device is not an error here."""
-        with contextlib.suppress(DashaError):
+        """Move the lens to its safe value; if that fails, raise a ``HardwareError`` that says
+        so with the last voltage the lens confirmed (the lens may still be driven there)."""
+        try:
             self.lens.set_focus(self.lens.safe_focus)
+        except DashaError as exc:
+            last = getattr(getattr(self.lens, "device", self.lens), "last_focus", None)
+            where = f"{last:.3f} {self.lens.unit}" if last is not None else "unknown"
+            raise HardwareError(
+                f"FAILED to park the {self.lens.name} lens at {self.lens.safe_focus:g} "
+                f"{self.lens.unit} ({exc}); it was last confirmed at {where}: check the lens "
+                "and its driver before the next run"
+            ) from exc
 
     def close(self) -> None:
         """Park the lens, close it, close the camera. Every step runs even if one fails;
@@ -65,9 +74,13 @@ class Rig:
         if exc is None:
             self.close()
             return
-        # Already failing: clean up, but let the original exception be the one reported.
-        with contextlib.suppress(Exception):
+        # Already failing: clean up and let the original exception be the one raised, but a
+        # failed park must not pass unseen (the lens may still be driven).
+        try:
             self.close()
+        except Exception as cleanup:
+            sys.stderr.write(f"warning: {cleanup}\n")
+            exc.add_note(str(cleanup))
 
 
 def open_rig(
@@ -81,10 +94,25 @@ def open_rig(
     open, the camera is closed again."""
     cam = open_camera(camera, **dict(camera_options or {}))
     try:
-        return Rig(cam, open_lens(lens, camera=cam, **dict(lens_options or {})))
+        return attach_lens(cam, lens, lens_options)
     except BaseException:
         cam.close()
         raise
+
+
+def attach_lens(camera: Camera, lens: str, lens_options: Mapping[str, Any] | None = None) -> Rig:
+    """A rig of an open camera and the lens backend ``lens``: a real lens on the simulated
+    camera drives it (the frames follow the voltage the device reports)."""
+    from dasha.hardware.sim import DrivenSimLens, SimCamera
+
+    device = open_lens(lens, camera=camera, **dict(lens_options or {}))
+    if isinstance(camera, SimCamera) and device is not camera.lens:
+        try:
+            device = DrivenSimLens(camera, device)
+        except BaseException:
+            device.close()
+            raise
+    return Rig(camera, device)
 
 
 def device_info(device: Camera | Lens) -> dict[str, Any]:

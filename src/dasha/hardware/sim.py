@@ -188,3 +188,55 @@ def sim_rig(**options: Any) -> tuple[SimCamera, SimLens]:
     """The simulated camera (``open_sim_camera`` options) and its lens, as a pair."""
     camera = open_sim_camera(**options)
     return camera, SimLens(camera)
+
+
+class DrivenSimLens(SimLens):
+    """A real lens in front of the simulated camera (``--camera sim --lens varioptic-serial``):
+    every move goes to the device, and the simulator renders with the voltage the device
+    reports, so the frames follow the real lens and a dead lens stops the episode."""
+
+    def __init__(self, camera: SimCamera, device: Lens) -> None:
+        if device.unit != "V":
+            raise ConfigError(
+                f"the sim camera renders a liquid lens in volts; the {device.name} lens moves in "
+                f"{device.unit}: use it with its own camera"
+            )
+        super().__init__(camera)
+        self.device = device
+        self.name = device.name
+
+    @property
+    def focus_range(self) -> Range:
+        return self.device.focus_range
+
+    @property
+    def focus(self) -> float:
+        return self.device.focus
+
+    @property
+    def safe_focus(self) -> float:
+        return self.device.safe_focus
+
+    @property
+    def settle_s(self) -> float:
+        return self.device.settle_s
+
+    def set_focus(self, value: float) -> float:
+        before = self.device.focus
+        reported = self.device.set_focus(value)
+        if reported != before:
+            clock = self.camera.clock
+            clock.lens_moves += 1
+            self.settled_at_s = clock.now_s + self.settle_s
+        return reported
+
+    def park(self) -> None:
+        # The camera's close resets the render state only; Rig.park moves the device.
+        self.settled_at_s = 0.0
+
+    def close(self) -> None:
+        self.device.close()
+
+    def info(self) -> dict[str, Any]:
+        extra = getattr(self.device, "info", None)
+        return {"drives_sim_camera": True, **(extra() if callable(extra) else {})}

@@ -60,6 +60,7 @@ class VariopticSerialLens(Lens):
                 f"cannot open the lens port {port!r} ({exc}); check `dasha devices`, and on "
                 "Linux that you are in the 'dialout' group"
             ) from exc
+        self.last_focus = float("nan")  # the last voltage the board confirmed
         self._serial_errors = _link_errors(serial)
         try:
             self._prepare()
@@ -95,7 +96,9 @@ class VariopticSerialLens(Lens):
                 f"lens on {self.port_name} reads {vp.code_to_focus(readback):.3f} V after being "
                 f"set to {focus_v:.3f} V ({faults})"
             )
-        return vp.code_to_focus(code)
+        self.last_focus = vp.code_to_focus(code)
+        self._check_state()
+        return self.last_focus
 
     def close(self) -> None:
         if not self._port.is_open:
@@ -121,6 +124,23 @@ class VariopticSerialLens(Lens):
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "port": self.port_name, "unit": self.unit}
+
+    def _check_state(self) -> None:
+        """After every move: the board may have left register control (standby, analog) or
+        flagged a fault (thermal shutdown, over-voltage) since the last one; either stops
+        the episode here instead of grabbing frames through a dead lens."""
+        status = self.read_registers(vp.REG_MODE, vp.REG_FAULT - vp.REG_MODE + 1)
+        faults = vp.describe_faults(status[vp.REG_FAULT - vp.REG_MODE])
+        if faults:
+            raise HardwareError(
+                f"lens driver on {self.port_name} reports: {', '.join(faults)} "
+                f"(last set to {self.last_focus:.3f} V); the episode is stopped"
+            )
+        if status[0] & (vp.MODE_STANDBY | vp.MODE_ANALOG):
+            raise HardwareError(
+                f"lens driver on {self.port_name} left register control (mode register "
+                f"0x{status[0]:02x}: standby or analog input); the episode is stopped"
+            )
 
     def _prepare(self) -> None:
         """Put the board under register control and refuse to drive a faulty one."""

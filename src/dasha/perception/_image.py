@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 ImageLike = Union[np.ndarray, "Frame"]
 Box = tuple[float, float, float, float]  # [x1, y1, x2, y2] in pixels, x2/y2 exclusive
+# Smaller images have no histogram, BRISQUE or detector input worth the name (and some
+# resizes of them assert inside OpenCV).
+MIN_IMAGE_PX = 16
 
 
 def as_uint8(image: ImageLike) -> np.ndarray:
@@ -25,6 +28,11 @@ def as_uint8(image: ImageLike) -> np.ndarray:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
         raise ConfigError(f"expected a 2-D mono or HxWx3 image, got shape {array.shape}")
+    if min(array.shape[:2]) < MIN_IMAGE_PX:
+        raise ConfigError(
+            f"the image is {array.shape[1]}x{array.shape[0]} px; give one of at least "
+            f"{MIN_IMAGE_PX}x{MIN_IMAGE_PX}"
+        )
     if array.dtype == np.uint8:
         return array
     if array.dtype == np.uint16:  # a bare 16-bit array: assume its full range is used

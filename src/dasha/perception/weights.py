@@ -40,6 +40,7 @@ def load_state_dict(
     url: str = weights_enum.url
     cached = torch_checkpoint_dir() / Path(url).name
     if cached.is_file():
+        _check_published_hash(cached)
         return load_file(cached)
     if download is None:
         download = downloads_allowed()
@@ -50,9 +51,27 @@ def load_state_dict(
     if not download:
         raise ConfigError(f"weights {cached.name} are not in {cached.parent}. {how}")
     try:
-        return dict(torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False))
+        # check_hash: torchvision's file names carry the start of their SHA-256.
+        state = torch.hub.load_state_dict_from_url(
+            url, map_location="cpu", progress=False, check_hash=True, weights_only=True
+        )
+        return dict(state)
     except Exception as exc:  # any network or disk failure ends the same way for the user
         raise ConfigError(f"could not download weights {cached.name} ({exc}). {how}") from exc
+
+
+def _check_published_hash(path: Path) -> None:
+    """A torchvision file is named ``NAME-<first hex digits of its SHA-256>.pth``."""
+    import re
+
+    from dasha.perception.cache import sha256_of
+
+    match = re.search(r"-([a-f0-9]{8,})\.", path.name)
+    if match and not sha256_of(path).startswith(match.group(1)):
+        raise ConfigError(
+            f"{path} does not match the SHA-256 its name publishes ({match.group(1)}...); "
+            "delete it to download it again"
+        )
 
 
 def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:

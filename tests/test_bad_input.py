@@ -110,6 +110,14 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     ],
     "sim bench": [(["--frames", "0"], "at least 1"), (["--frames", "1000000000"], "at most")],
     "scenes": [(["--library", "{tmp}/no-photos"], "not a folder")],
+    "watch": [
+        (["--scenario", "bogus"], "unknown scenario 'bogus'"),
+        (["--algorithm", "bogus"], "choose one of: dasha"),
+        (["--target", "bogus"], "does not know the class 'bogus'"),
+        (["--seed", "-1"], "seed"),
+        (["--timeline", "{tmp}/t.txt"], ".json"),
+        (["--timeline", "{file}/t.json"], "is a file, not a directory"),
+    ],
     "scenes build": [
         (["--out", "{tmp}/c.txt"], ".json"),
         (["--out", "{tmp}/c.json", "--backgrounds-per-target", "0"], "at least 1"),

@@ -65,8 +65,9 @@ OUTPUTS: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("dasha.cli.devices.capture", "out"): DIRECTORY,
     ("dasha.cli.agents.train_command", "out"): DIRECTORY,
     ("dasha.cli.bench.bench_command", "out"): DIRECTORY,
+    ("dasha.cli.watch.watch_command", "timeline"): (".json",),
 }
-OUTPUT_PARAMETERS = {"out", "episodes_out", "save_frames"}
+OUTPUT_PARAMETERS = {"out", "episodes_out", "save_frames", "timeline"}
 # Files and folders the command reads: they must exist before anything starts.
 INPUT_FILES = {"image", "encoder_weights", "weights"}
 INPUT_DIRECTORIES = {"policy"}  # (scenes --library says "not a folder" itself)

@@ -113,6 +113,23 @@ def test_gate_bench_reports_pass_rates_by_blur():
         if rate is not None:  # the allowance only ever adds to the flat limit
             assert 0.0 <= flat[band] <= rate <= 1.0, band
     assert gate["blur_0_1.25_px"] > gate["blur_3.5_inf_px"]
+    rules = info["stop_rules"]
+    assert rules.keys() == {"brisque_gate", "blur_estimate"}
+    for rates in rules.values():
+        assert set(rates) == {"blur_0_2_px", "blur_2_3_px", "blur_3_inf_px", "meets_targets"}
+
+
+def test_stop_rule_rates_score_the_targets():
+    from dasha.bench.gate import BoxSample, stop_rule_rates
+
+    boxes = [BoxSample(80.0, blur, True, 10.0, 0.0, blur) for blur in (0.5, 1.5, 2.5, 4.0, 9.0)]
+    exact = stop_rule_rates(boxes, lambda s: s.reblur_px <= 2.0)
+    assert exact["blur_0_2_px"] == 1.0 and exact["blur_2_3_px"] == 0.0
+    assert exact["blur_3_inf_px"] == 0.0 and exact["meets_targets"]
+    loose = stop_rule_rates(boxes, lambda s: s.reblur_px <= 5.0)
+    assert loose["blur_3_inf_px"] == 0.5 and not loose["meets_targets"]
+    strict = stop_rule_rates(boxes, lambda s: s.reblur_px <= 1.0)
+    assert strict["blur_0_2_px"] == 0.5 and not strict["meets_targets"]
 
 
 def test_gate_bench_rejects_no_conditions():

@@ -57,6 +57,21 @@ def test_focus_env_reaches_detection_at_the_in_focus_voltage(senses):
     assert -1.0 < sharp[1] <= 0.0  # -0.01 x BRISQUE of the box
 
 
+def test_focus_env_acts_on_the_lens_range_with_normalised_actions(senses):
+    from dasha.envs.actions import NORMALISED_SHAPE
+
+    env = gym.make("dasha/Focus-v0", senses=senses, scenes=["cameraman"], focus_action="normalised")
+    _, info = env.reset(seed=1)
+    assert tuple(env.action_space.nvec) == NORMALISED_SHAPE
+    lens = env.unwrapped.lens
+    span = lens.focus_range.max - lens.focus_range.min
+    points = NORMALISED_SHAPE[0] * NORMALISED_SHAPE[1] - 1
+    index = round((info["in_focus_v"] - lens.focus_range.min) / span * points)
+    sharp = env.step(np.array(divmod(index, NORMALISED_SHAPE[1])))
+    assert abs(lens.focus - info["in_focus_v"]) <= span / points
+    assert sharp[2] and sharp[4]["detected"] and sharp[4]["in_focus"]
+
+
 def test_sharpness_gate_ends_the_search_only_on_a_sharp_detection(senses):
     env = gym.make("dasha/Focus-v0", senses=senses, scenes=["cameraman"], sharp_brisque_max=15.0)
     _, info = env.reset(seed=1)

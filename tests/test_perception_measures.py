@@ -80,3 +80,21 @@ def test_normalized_variance_ignores_brightness(scene):
     brighter = np.clip(scene.astype(np.float32) * 0.5, 0, 255).astype(np.uint8)
     assert focus_measure("normalized_variance", brighter) == pytest.approx(value * 0.5, rel=0.02)
     assert set(all_focus_measures(scene)) == set(FOCUS_MEASURES)
+
+
+def test_reblur_blur_estimate_grows_with_blur_and_ignores_contrast():
+    from dasha.perception.focus import reblur_blur_px
+    from dasha.sim.optics import disk_kernel
+
+    edges = np.zeros((96, 96), np.float32)
+    edges[:, 48:] = 160.0
+    edges[20:50, 10:30] = 80.0
+    estimates = []
+    for diameter_px in (1.0, 4.0, 8.0, 16.0):
+        blurred = cv2.filter2D(edges, -1, disk_kernel(diameter_px), borderType=cv2.BORDER_REFLECT)
+        high = reblur_blur_px(np.clip(blurred + 40, 0, 255).astype(np.uint8))
+        low = reblur_blur_px(np.clip(0.25 * blurred + 40, 0, 255).astype(np.uint8))
+        assert abs(high - low) <= 0.15 * high + 0.5  # contrast cancels out of the ratio
+        estimates.append(high)
+    assert estimates == sorted(estimates) and estimates[0] < 2.0 < 6.0 < estimates[-1]
+    assert reblur_blur_px(np.full((40, 40), 90, np.uint8)) == float("inf")  # nothing to judge

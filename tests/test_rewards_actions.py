@@ -126,3 +126,46 @@ def test_sharpness_gate_allows_for_clipped_highlights(brisque, clipped, found):
     assert sharp_brisque_limit(18.0, clipped) == pytest.approx(18.0 + 60.0 * clipped)
     assert target_found(True, brisque, 18.0, clipped) is found
     assert target_found(True, brisque, None, clipped)  # the paper: any detection
+
+
+def test_blur_estimate_stop_rule_needs_a_detection_and_a_small_blur():
+    from dasha.envs.rewards import BLUR_ESTIMATE_LIMIT_PX, blur_estimate_found
+
+    assert blur_estimate_found(True, 1.0)
+    assert blur_estimate_found(True, BLUR_ESTIMATE_LIMIT_PX)
+    assert not blur_estimate_found(True, BLUR_ESTIMATE_LIMIT_PX + 0.01)
+    assert not blur_estimate_found(False, 0.5)
+    assert not blur_estimate_found(True, None)
+    assert blur_estimate_found(True, 3.5, limit_px=4.0)
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        Range(24.0, 70.0, "V"),
+        Range(0.0, 255.0, "step"),
+        Range(24.5, 70.5, "V"),
+        Range(0.0, 1023.0, "step"),
+    ],
+)
+def test_normalised_focus_actions_are_one_grid_over_any_lens_range(limits):
+    from dasha.envs.actions import NORMALISED_SHAPE, focus_action_shape, focus_action_to_v
+
+    assert focus_action_shape(limits, "normalised") == NORMALISED_SHAPE
+    coarse, fine = NORMALISED_SHAPE
+    assert focus_action_to_v(0, 0, limits, "normalised") == limits.min
+    assert focus_action_to_v(coarse - 1, fine - 1, limits, "normalised") == limits.max
+    values = [focus_action_to_v(c, f, limits, "normalised") for c in range(coarse) for f in (0, 50)]
+    assert values == sorted(values) and len(set(values)) == len(values)
+    middle = focus_action_to_v(coarse // 2, fine // 2, limits, "normalised")
+    assert abs(middle - (limits.min + limits.max) / 2) < 0.01 * (limits.max - limits.min)
+
+
+def test_focus_action_units_are_checked():
+    from dasha.envs.actions import focus_action_shape
+    from dasha.envs.config import EpisodeConfig
+    from dasha.errors import ConfigError
+
+    assert focus_action_shape(LENS, "volts") == (47, 100)
+    with pytest.raises(ConfigError, match="focus_action"):
+        EpisodeConfig(focus_action="dioptres-ish")

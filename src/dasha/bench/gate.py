@@ -6,22 +6,38 @@ at the lowest, middle and highest exposure of the table that gives a suitable hi
 over) and at lens offsets from the in-focus voltage. The report is the share of boxes that
 ``dasha.envs.rewards.target_found`` passes per band of blur (the simulator's ground truth),
 with the clipped-highlight allowance and without it (the flat gate).
+
+Beside that BRISQUE gate it measures the scene-independent stop rule
+(``dasha.envs.rewards.blur_estimate_found``: the box's re-blur estimate of its own defocus,
+``dasha.perception.focus.reblur_blur_px``, at most a limit in pixels) on the same boxes,
+and scores both against the stop targets: pass >= 98 % of boxes within 2 px of focus and
+< 5 % beyond 3 px (``STOP_TARGETS``). Conditions come from any condition set and split
+(``--conditions full --split test`` is the generalisation measure).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dasha.bench.harness import draw_conditions, open_condition_rig
-from dasha.envs.rewards import is_suitable_peak, target_found
+from dasha.envs.config import EpisodeConfig
+from dasha.envs.rewards import (
+    BLUR_ESTIMATE_LIMIT_PX,
+    blur_estimate_found,
+    is_suitable_peak,
+    target_found,
+)
 from dasha.hardware.base import Camera
 from dasha.perception.histogram import histogram
 
 OFFSETS_V = (0.0, 0.03, 0.06, 0.09, 0.12, 0.15, 0.2, 0.3)  # ~20 px of blur per volt
 BLUR_BANDS_PX = ((0.0, 1.25), (1.25, 2.0), (2.0, 2.5), (2.5, 3.5), (3.5, float("inf")))
+STOP_BANDS_PX = ((0.0, 2.0), (2.0, 3.0), (3.0, float("inf")))
+STOP_TARGETS = {"pass_in_focus_min": 0.98, "pass_beyond_3_px_max": 0.05}
 BRIGHT_PEAK = 115.0  # histogram peaks above this: A_H's brightest hand-overs (~128)
 
 
@@ -32,20 +48,27 @@ class BoxSample:
     detected: bool
     brisque: float | None
     clipped_fraction: float
+    reblur_px: float = float("inf")  # the box's own blur estimate (inf: not detected)
 
 
-def sample_boxes(conditions: int, seed: int = 0, progress: bool = True) -> list[BoxSample]:
+def sample_boxes(
+    conditions: int,
+    seed: int = 0,
+    progress: bool = True,
+    episode: EpisodeConfig | None = None,
+) -> list[BoxSample]:
     """Score the target's box on the bench's conditions (see the module docstring)."""
     from tqdm import tqdm
 
     from dasha.envs.actions import exposure_table_us
+    from dasha.perception.focus import reblur_blur_px
     from dasha.perception.senses import Senses
 
     senses = Senses(detector="yolo")
     rng = np.random.default_rng(seed)  # the side of each lens offset
     samples = []
     for condition in tqdm(
-        draw_conditions(conditions, seed), disable=not progress, desc="conditions"
+        draw_conditions(conditions, seed, episode), disable=not progress, desc="conditions"
     ):
         camera, lens = open_condition_rig(condition)
         in_focus_v = float(camera.grab().meta["in_focus_v"])  # ground truth, as the envs' info
@@ -68,6 +91,11 @@ def sample_boxes(conditions: int, seed: int = 0, progress: bool = True) -> list[
                         detected=seen.detected,
                         brisque=seen.brisque,
                         clipped_fraction=seen.clipped_fraction,
+                        reblur_px=(
+                            reblur_blur_px(frame.as_uint8(), seen.box)
+                            if seen.box is not None
+                            else float("inf")
+                        ),
                     )
                 )
     return samples
@@ -100,16 +128,58 @@ def pass_rates(
     return rates
 
 
-def run_gate_bench(
-    conditions: int = 140, seed: int = 0, sharp_brisque_max: float = 18.0, progress: bool = True
+def stop_rule_rates(
+    samples: list[BoxSample], passes: Callable[[BoxSample], bool]
 ) -> dict[str, Any]:
-    samples = sample_boxes(conditions, seed, progress)
+    """Share of boxes a stop rule passes per stop band (0-2, 2-3, beyond 3 px of ground-truth
+    blur), and whether it meets ``STOP_TARGETS``."""
+    rates: dict[str, Any] = {}
+    for lo, hi in STOP_BANDS_PX:
+        chosen = [s for s in samples if lo <= s.blur_px < hi]
+        rates[f"blur_{lo:g}_{hi:g}_px"] = (
+            float(np.mean([passes(s) for s in chosen])) if chosen else None
+        )
+    in_focus, beyond = rates["blur_0_2_px"], rates["blur_3_inf_px"]
+    rates["meets_targets"] = (
+        in_focus is not None
+        and beyond is not None
+        and in_focus >= STOP_TARGETS["pass_in_focus_min"]
+        and beyond < STOP_TARGETS["pass_beyond_3_px_max"]
+    )
+    return rates
+
+
+def run_gate_bench(
+    conditions: int = 140,
+    seed: int = 0,
+    sharp_brisque_max: float = 18.0,
+    progress: bool = True,
+    episode: EpisodeConfig | None = None,
+    blur_limit_px: float = BLUR_ESTIMATE_LIMIT_PX,
+) -> dict[str, Any]:
+    samples = sample_boxes(conditions, seed, progress, episode)
+    episode = episode or EpisodeConfig()
     return {
         "conditions": conditions,
+        "condition_set": episode.conditions,
+        "split": episode.split,
         "seed": seed,
         "boxes": len(samples),
         "detected_rate": float(np.mean([s.detected for s in samples])) if samples else 0.0,
         "sharp_brisque_max": sharp_brisque_max,
+        "blur_limit_px": blur_limit_px,
         "gate": pass_rates(samples, sharp_brisque_max),
         "flat_gate": pass_rates(samples, sharp_brisque_max, allow_clipped=False),
+        "stop_targets": STOP_TARGETS,
+        "stop_rules": {
+            "brisque_gate": stop_rule_rates(
+                samples,
+                lambda s: target_found(
+                    s.detected, s.brisque, sharp_brisque_max, s.clipped_fraction
+                ),
+            ),
+            "blur_estimate": stop_rule_rates(
+                samples, lambda s: blur_estimate_found(s.detected, s.reblur_px, blur_limit_px)
+            ),
+        },
     }

@@ -94,15 +94,30 @@ def gate_bench_command(
         float,
         typer.Option("--sharp-brisque-max", help="The gate's BRISQUE limit for an unclipped box."),
     ] = 18.0,
+    blur_limit_px: Annotated[
+        float,
+        typer.Option(
+            "--blur-limit-px",
+            help="The scene-independent stop rule's limit on the box's estimated blur (px).",
+        ),
+    ] = 2.5,
+    conditions_set: Annotated[
+        str, typer.Option("--condition-set", help="Condition set the boxes are drawn from.")
+    ] = "paper",
+    split: SplitName = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """How often A_L's sharpness gate passes the target's box, by blur (simulator ground truth),
     with and without its clipped-highlight allowance: the measurement behind the gate."""
     from dasha.bench.gate import run_gate_bench
+    from dasha.envs.config import EpisodeConfig
 
     if conditions <= 0:
         raise ConfigError(f"--conditions {conditions}: give a positive number of conditions")
-    result = run_gate_bench(conditions, seed, sharp_brisque_max, progress=not json_out)
+    episode = EpisodeConfig(**episode_conditions(conditions_set, split, "test", None))
+    result = run_gate_bench(
+        conditions, seed, sharp_brisque_max, not json_out, episode, blur_limit_px
+    )
     if json_out:
         print_json(result)
         return
@@ -113,6 +128,12 @@ def gate_bench_command(
     for band, rate in result["gate"].items():
         flat = result["flat_gate"][band]
         typer.echo(f"  {band:<26} with allowance {_percent(rate):>6}   flat {_percent(flat):>6}")
+    typer.echo("stop rules (target: >= 98 % within 2 px, < 5 % beyond 3 px):")
+    for rule, rates in result["stop_rules"].items():
+        bands = "  ".join(
+            f"{band} {_percent(rate)}" for band, rate in rates.items() if band != "meets_targets"
+        )
+        typer.echo(f"  {rule:<14} {bands}  meets targets: {rates['meets_targets']}")
 
 
 def _percent(rate: float | None) -> str:

@@ -13,12 +13,19 @@ fine * 0.01 V``, clamped to the lens maximum. Unlike the original
 ``float(f"{coarse}.{fine}")`` (where fine=5 and fine=50 give the same voltage and
 coarse < 24 clamps to 24), this mapping is monotonic and every action below the maximum
 is a distinct voltage on the 0.01 V grid.
+
+Lens-agnostic focus (``focus_action="normalised"``): the same ``MultiDiscrete`` form with
+a fixed shape, ``NORMALISED_SHAPE``, whose points span the lens's own range evenly
+(0 = its minimum, the last point = its maximum), whatever the unit (volts, a webcam's
+focus_absolute steps); the device value is computed only here, at the edge. On the
+Varioptic's 24..70 V the normalised grid steps by 0.0098 V, as fine as the volts grid.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dasha.errors import ConfigError
 from dasha.hardware.base import Range
 
 ORIGINAL_EXPOSURE_TABLE_US = np.concatenate(
@@ -32,6 +39,14 @@ ORIGINAL_EXPOSURE_TABLE_US = np.concatenate(
 COARSE_STEP_V = 1.0
 FINE_STEP_V = 0.01
 FINE_STEPS = 100
+FOCUS_ACTION_UNITS = ("volts", "normalised")
+NORMALISED_SHAPE = (47, FINE_STEPS)  # as many points as the Varioptic's volts grid
+
+
+def check_focus_action(units: str) -> str:
+    if units not in FOCUS_ACTION_UNITS:
+        raise ConfigError(f"focus_action={units!r}: choose among {', '.join(FOCUS_ACTION_UNITS)}")
+    return units
 
 
 def exposure_table_us(limits_us: Range) -> np.ndarray:
@@ -40,14 +55,21 @@ def exposure_table_us(limits_us: Range) -> np.ndarray:
     return table[(table >= limits_us.min) & (table <= limits_us.max)].copy()
 
 
-def focus_action_shape(limits_v: Range) -> tuple[int, int]:
+def focus_action_shape(limits_v: Range, units: str = "volts") -> tuple[int, int]:
     """(coarse, fine) sizes of the MultiDiscrete focus action for a lens range."""
+    if check_focus_action(units) == "normalised":
+        return NORMALISED_SHAPE
     coarse = int(np.floor((limits_v.max - limits_v.min) / COARSE_STEP_V + 1e-9)) + 1
     return coarse, FINE_STEPS
 
 
-def focus_action_to_v(coarse: int, fine: int, limits_v: Range) -> float:
-    """Monotonic (coarse, fine) -> volts, clamped to the lens limits."""
+def focus_action_to_v(coarse: int, fine: int, limits_v: Range, units: str = "volts") -> float:
+    """Monotonic (coarse, fine) -> the lens's own unit (volts for the liquid lens), clamped
+    to the lens limits."""
+    if check_focus_action(units) == "normalised":
+        points = NORMALISED_SHAPE[0] * NORMALISED_SHAPE[1] - 1
+        fraction = (int(coarse) * NORMALISED_SHAPE[1] + int(fine)) / points
+        return round(limits_v.clamp(limits_v.min + fraction * (limits_v.max - limits_v.min)), 4)
     value = limits_v.min + int(coarse) * COARSE_STEP_V + int(fine) * FINE_STEP_V
     return round(limits_v.clamp(value), 2)
 

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from dasha.envs.actions import check_focus_action
 from dasha.envs.conditions import (
     ConditionGrid,
     ConditionSet,
@@ -58,6 +59,9 @@ class EpisodeConfig:
     ``None``: any detection, the paper's eq. 12."""
     observe_lens: bool = False
     """A_L also observes where it set the lens (``envs.focus.focus_observation``)."""
+    focus_action: str = "volts"
+    """A_L's action units (``envs.actions``): ``"volts"``, the paper's grid of the lens's
+    volts; ``"normalised"``, a fixed grid over the lens's own range (any lens)."""
     condition_grid: ConditionGrid | None = None
     """How finely conditions are drawn (``None``: the evaluation grid, 1 cm and 10 lx)."""
     randomize: bool = True
@@ -77,6 +81,7 @@ class EpisodeConfig:
         if self.cache_size < 0:
             raise ConfigError(f"cache_size={self.cache_size} must be 0 or more")
         check_split(self.condition_set, self.split)
+        check_focus_action(self.focus_action)
 
     @property
     def condition_set(self) -> ConditionSet:

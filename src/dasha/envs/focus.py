@@ -49,6 +49,7 @@ def focus_step(
     senses: Senses,
     action: np.ndarray,
     sharp_brisque_max: float | None = None,
+    focus_action: str = "volts",
 ) -> tuple[Frame, TargetSeen, float]:
     """One move of A_L: set the lens, grab, detect the target; returns eq. 12's reward.
 
@@ -57,7 +58,9 @@ def focus_step(
     search's verdict (``rewards.target_found``, with the optional sharpness gate), which
     ends the episode.
     """
-    lens.set_focus(focus_action_to_v(int(action[0]), int(action[1]), lens.focus_range))
+    lens.set_focus(
+        focus_action_to_v(int(action[0]), int(action[1]), lens.focus_range, focus_action)
+    )
     frame = camera.grab()
     seen = senses.target(frame)
     reward = focus_reward(seen.detected, seen.brisque)
@@ -85,7 +88,9 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Action Space
     `MultiDiscrete([47, 100])`: coarse volts and hundredths; `focus_v = 24 + coarse +
-    0.01 * fine`, clamped to 70 V (`dasha.envs.actions`, monotonic).
+    0.01 * fine`, clamped to 70 V (`dasha.envs.actions`, monotonic). With
+    `focus_action="normalised"`: the same shape on any lens, its points spread evenly over
+    the lens's own range.
 
     ## Observation Space
     `Box(D,)`: the encoder features E(I) of the current frame (D = 1280 for
@@ -131,7 +136,7 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
             self.config, rig=rig, sim_options=sim_options, senses=senses
         )
         self.action_space = gym.spaces.MultiDiscrete(
-            list(focus_action_shape(self.lens.focus_range))
+            list(focus_action_shape(self.lens.focus_range, self.config.focus_action))
         )
         self.observation_space = focus_observation_space(
             self.senses.feature_dim, self.config.observe_lens
@@ -156,7 +161,12 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         frame, seen, reward = focus_step(
-            self.camera, self.lens, self.senses, action, self.config.sharp_brisque_max
+            self.camera,
+            self.lens,
+            self.senses,
+            action,
+            self.config.sharp_brisque_max,
+            self.config.focus_action,
         )
         self._frame = frame
         self._moves += 1

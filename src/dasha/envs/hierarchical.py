@@ -76,7 +76,9 @@ class HierarchicalEpisode:
         }
         self.action_spaces: dict[str, gym.Space[Any]] = {
             EXPOSURE: gym.spaces.Discrete(len(self.table_us)),
-            FOCUS: gym.spaces.MultiDiscrete(list(focus_action_shape(self.lens.focus_range))),
+            FOCUS: gym.spaces.MultiDiscrete(
+                list(focus_action_shape(self.lens.focus_range, self.config.focus_action))
+            ),
         }
         self.active = EXPOSURE
         self.lens_moves = 0
@@ -130,7 +132,12 @@ class HierarchicalEpisode:
 
     def _focus(self, action: Any) -> StepResult:
         frame, seen, reward = focus_step(
-            self.camera, self.lens, self.senses, np.asarray(action), self.config.sharp_brisque_max
+            self.camera,
+            self.lens,
+            self.senses,
+            np.asarray(action),
+            self.config.sharp_brisque_max,
+            self.config.focus_action,
         )
         self.last_frame = frame
         self.lens_moves += 1

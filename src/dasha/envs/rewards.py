@@ -79,6 +79,21 @@ def target_found(
     )
 
 
+# The scene-independent stop rule's limit on the box's estimated blur, in pixels (disk
+# diameter): midway between the in-focus definition (2 px, ``sim.optics``) and the 3 px
+# beyond which a stop counts as a miss, so that estimator noise splits evenly both ways.
+BLUR_ESTIMATE_LIMIT_PX = 2.5
+
+
+def blur_estimate_found(
+    detected: bool, blur_estimate_px: float | None, limit_px: float = BLUR_ESTIMATE_LIMIT_PX
+) -> bool:
+    """A stop rule that holds on any scene: the detector found the target and the box's own
+    blur estimate (``perception.focus.reblur_blur_px``, contrast- and content-normalised) is
+    at most ``limit_px``. No BRISQUE threshold fitted to particular photographs."""
+    return detected and blur_estimate_px is not None and blur_estimate_px <= limit_px
+
+
 def focus_reward(detected: bool, brisque: float | None) -> float:
     """Eq. 12. ``brisque`` is the clipped score of the detected target's box."""
     if not detected:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,8 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dasha.camera.api import open_camera
+from dasha.errors import ConfigError
 from dasha.web.app import BOUNDARY, create_app
 from dasha.web.browser import tour_page
+from dasha.web.server import check_address
 from dasha.web.state import LiveCamera, dasha_mover
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +102,25 @@ def test_trigger_reaches_focused_with_coarse_fine(client):
     assert state["sim"]["illuminance_lux"] == 50
 
 
+def test_cancel_stops_a_running_cycle_back_to_idle():
+    with open_camera("sim") as cam:
+        live = LiveCamera(cam, speed=1.0)  # real time: the ~3 s scan is still running
+        live.start()
+        try:
+            client = TestClient(create_app(live))
+            client.post("/api/controls", json={"AfMode": "auto"})
+            client.post("/api/trigger")
+            wait_state(client, lambda s: s["af_state"] == "Scanning")
+            time.sleep(0.3)
+            assert client.post("/api/controls", json={"AfTrigger": "cancel"}).status_code == 200
+            state = wait_state(client, lambda s: s["cycles"], timeout_s=5)
+        finally:
+            live.stop()
+    assert state["af_state"] == "Idle"
+    assert state["cycles"][-1]["fail_reason"] == "cancelled"
+    assert state["cycles"][-1]["duration_s"] < 2.0  # camera time: stopped well before the end
+
+
 def test_dasha_moves_are_told_apart():
     # The episode's reset moves before its first frame; then A_H exposes, A_L moves the lens.
     assert dasha_mover({"frame": 10, "what": "lens"}, start_frame=10) == "reset"
@@ -122,6 +144,22 @@ def get_json(port: int, path: str) -> dict:
         return json.loads(response.read())
     finally:
         conn.close()
+
+
+def test_addresses_are_checked_before_the_camera_opens():
+    port = free_port()
+    assert check_address("127.0.0.1", port) is True
+    assert check_address("localhost", port) is True
+    assert check_address("0.0.0.0", port) is False  # serve warns: it exposes the camera
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(ConfigError, match=re.escape(f"cannot listen on 127.0.0.1:{port}")):
+            check_address("127.0.0.1", port)
+    with pytest.raises(ConfigError, match=re.escape("1..65535")):
+        check_address("127.0.0.1", 70000)
+    with pytest.raises(ConfigError, match="not an address"):
+        check_address("no such host.invalid", port)
 
 
 @pytest.fixture(scope="module")

@@ -378,6 +378,8 @@ class LiveCamera:
             self._cycles_json = [
                 {
                     **_plain({k: v for k, v in c.items() if k not in ("moves", "episode")}),
+                    # DASHA's own stop (the episode's moves repeat ``moves``: not sent twice)
+                    "episode_stop": c["episode"]["stop"] if "episode" in c else None,
                     "moves": [
                         self._move_json(m, c["algorithm"], c["start_frame"]) for m in c["moves"]
                     ],

@@ -130,7 +130,7 @@ function cycleTable(c, running) {
     ? `cycle running: ${c.algorithm}, ${c.frames} frames so far (contrast, detection and reward are filled in when it ends)`
     : `cycle ${c.cycle} (${c.reason}, ${c.algorithm}): ${c.state}` +
       (c.fail_reason ? `, stop reason: ${c.fail_reason}` : ", stop reason: focused") +
-      (c.episode ? ` (episode stop: ${c.episode.stop})` : "") +
+      (c.episode_stop ? ` (DASHA episode stop: ${c.episode_stop})` : "") +
       `; ${c.frames} frames, ${c.lens_moves} lens + ${c.exposure_moves} exposure moves, ` +
       `${fmt(c.duration_s, 2)} s camera time, lens at ${fmt(c.lens_position_dpt, 3)} dpt` +
       (c.parked_at_dpt !== undefined ? ` (parked at the sharpest, ${fmt(c.parked_at_dpt, 3)} dpt)` : "");

@@ -23,6 +23,7 @@ from dasha.camera.api import open_camera
 from dasha.errors import ConfigError
 from dasha.web.app import BOUNDARY, create_app
 from dasha.web.browser import tour_page
+from dasha.web.frames import RecentFrames
 from dasha.web.server import check_address
 from dasha.web.state import LiveCamera, dasha_mover
 
@@ -96,10 +97,11 @@ def test_trigger_reaches_focused_with_coarse_fine(client):
     assert client.get("/api/frame.jpg").content[:2] == b"\xff\xd8"  # a JPEG
     # The simulator's sliders move the world the next frames show.
     assert (
-        client.post("/api/sim", json={"distance_cm": 150, "illuminance_lux": 50}).status_code == 200
+        client.post("/api/sim", json={"distance_cm": 150, "illuminance_lux": 200}).status_code
+        == 200
     )
     state = wait_state(client, lambda s: s["frame"]["Truth"]["distance_cm"] == 150)
-    assert state["sim"]["illuminance_lux"] == 50
+    assert state["sim"]["illuminance_lux"] == 200
 
 
 def test_cancel_stops_a_running_cycle_back_to_idle():
@@ -119,6 +121,34 @@ def test_cancel_stops_a_running_cycle_back_to_idle():
     assert state["af_state"] == "Idle"
     assert state["cycles"][-1]["fail_reason"] == "cancelled"
     assert state["cycles"][-1]["duration_s"] < 2.0  # camera time: stopped well before the end
+
+
+def test_continuous_mode_follows_the_distance_slider(client):
+    assert client.post("/api/controls", json={"AfMode": "continuous"}).status_code == 200
+    state = wait_state(
+        client, lambda s: s["cycles"][-1]["reason"] == "start" and not s["current_cycle"]
+    )
+    assert state["cycles"][-1]["state"] == "Focused", state["cycles"][-1]
+    assert client.post("/api/sim", json={"distance_cm": 190}).status_code == 200
+    state = wait_state(
+        client,
+        lambda s: s["cycles"][-1]["truth"]["distance_cm"] == 190 and not s["current_cycle"],
+    )
+    cycle = state["cycles"][-1]
+    assert cycle["reason"] != "start" and cycle["state"] == "Focused"
+    assert cycle["truth"]["in_focus"], cycle["truth"]
+    assert client.post("/api/controls", json={"AfMode": "manual"}).status_code == 200
+
+
+def test_recent_frames_index_like_the_whole_timeline():
+    frames = RecentFrames([], keep=3)
+    for i in range(10):
+        frames.append({"FrameIndex": i})
+    assert len(frames) == 10 and frames[-1]["FrameIndex"] == 9 and frames[7]["FrameIndex"] == 7
+    assert [m["FrameIndex"] for m in frames[7:]] == [7, 8, 9]
+    assert [m["FrameIndex"] for m in frames[8:9]] == [8]
+    with pytest.raises(IndexError, match="no longer kept"):
+        frames[0]
 
 
 def test_dasha_moves_are_told_apart():

@@ -16,7 +16,8 @@ from dasha.errors import ConfigError
 
 INSTALL_HINT = "install it with: apt-get install -y chromium chromium-driver (Debian/Ubuntu)"
 WINDOW_PX = (1400, 1400)
-MAX_PNG_BYTES = 300_000
+_TEXT = "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';"
+_COUNT = "return document.querySelectorAll(arguments[0]).length;"
 
 
 def _find(*names: str) -> str | None:
@@ -91,7 +92,15 @@ def tour_page(
     driver = chromium_driver()
     try:
         driver.get(url)
-        text = lambda css: driver.find_element(By.CSS_SELECTOR, css).text  # noqa: E731
+
+        # Read in the page, in one script: the page re-renders the timeline every poll, so
+        # an element found by one WebDriver call may be gone by the next (stale).
+        def text(css: str) -> str:
+            return str(driver.execute_script(_TEXT, css))
+
+        def count(css: str) -> int:
+            return int(driver.execute_script(_COUNT, css))
+
         _wait(
             driver,
             lambda d: text("#af-state") in ("Idle", "Focused", "Failed"),
@@ -116,19 +125,13 @@ def tour_page(
         driver.find_element(By.ID, "trigger").click()
         _wait(
             driver,
-            lambda d: (
-                text("#af-state") == "Scanning"
-                or driver.find_elements(By.CSS_SELECTOR, "table.cycle:not(.running)")
-            ),
+            lambda d: text("#af-state") == "Scanning" or count("table.cycle:not(.running)"),
             timeout_s,
             "the cycle start",
         )
         _wait(
             driver,
-            lambda d: (
-                text("#af-state") in ("Focused", "Failed")
-                and not driver.find_elements(By.CSS_SELECTOR, "table.running")
-            ),
+            lambda d: text("#af-state") in ("Focused", "Failed") and not count("table.running"),
             timeout_s,
             "the cycle's end",
         )
@@ -136,9 +139,7 @@ def tour_page(
         after = box.screenshot_as_png
         result = {
             "state": text("#af-state"),
-            "moves": len(
-                driver.find_elements(By.CSS_SELECTOR, "#timeline table.cycle:not(.running) tr.move")
-            ),
+            "moves": count("#timeline table.cycle:not(.running) tr.move"),
             "caption": text("#timeline caption"),
             "lens": text("#lens"),
             "message": text("#message"),

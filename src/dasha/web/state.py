@@ -12,6 +12,7 @@ happen on the rig; real cameras block in ``grab`` and are never slowed down.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -36,6 +37,7 @@ from dasha.envs.rewards import SUITABLE_PEAK
 from dasha.errors import ConfigError
 from dasha.io import jsonable
 from dasha.perception.histogram import histogram
+from dasha.web.frames import RecentFrames
 
 CANCELLED = "cancelled"  # the fail_reason of a cycle stopped by AfTrigger cancel
 CYCLES_SHOWN = 3  # the current cycle and the last ones the page's timeline lists
@@ -52,13 +54,15 @@ class Snapshot:
 
 
 def _plain(value: Any) -> Any:
-    """Numpy scalars and tuples as JSON values, recursively."""
+    """Numpy scalars and tuples as JSON values, recursively; NaN as null."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, (np.generic, np.ndarray)):
-        return jsonable(value)
+        value = jsonable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN; the page shows "-"
     return value
 
 
@@ -113,6 +117,7 @@ class LiveCamera:
 
     # ------------------------------------------------------------ client side
     def start(self) -> None:
+        self.cam.timeline = RecentFrames(self.cam.timeline)  # type: ignore[assignment]
         self.cam.capture()  # the first frame before any client asks
         self._publish()
         inner = self.cam.camera.on_frame

@@ -71,8 +71,12 @@ def test_bad_controls_answer_422_with_the_camera_api_message(client):
         assert message in r.json()["detail"]
     # Validated before anything is applied (AfMode 'auto' came with the bad LensPosition).
     assert client.get("/api/state").json()["controls"] == before
-    r = client.post("/api/trigger")  # manual mode: picamera2's rule
-    assert r.status_code == 422 and "needs AfMode 'auto'" in r.json()["detail"]
+    r = client.post("/api/trigger", json={"AfTrigger": "later"})
+    assert r.status_code == 422 and "AfTrigger='later' is not valid" in r.json()["detail"]
+    # Manual mode: the lens goes where it is told (dioptres), the device unit beside it.
+    assert client.post("/api/controls", json={"LensPosition": 0.5}).status_code == 200
+    state = wait_state(client, lambda s: abs(s["frame"]["LensPosition"] - 0.5) < 1e-9)
+    assert state["lens"]["unit"] == "V" and state["lens"]["device"] > 24
     r = client.post("/api/sim", json={"distance_cm": 5})
     assert r.status_code == 422 and "distance_cm=5.0 must be between 10" in r.json()["detail"]
     r = client.post("/api/sim", json={"scene": "nowhere"})

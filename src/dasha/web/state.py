@@ -148,13 +148,11 @@ class LiveCamera:
         if trigger == "cancel":
             self._cancel.set()
         if trigger == "start":
-            controls.pop("AfTrigger")
+            controls.pop("AfTrigger")  # the loop runs it, so that the caller need not wait
 
         def apply(cam: Camera) -> None:
-            cam.set_controls(controls)
-            if trigger == "start":
-                if cam.controls["AfMode"] != "auto":
-                    raise ConfigError("AfTrigger 'start' needs AfMode 'auto' (picamera2's rule)")
+            cam.set_controls(controls)  # validates all first, as for a Python caller
+            if trigger == "start":  # a cycle in any mode, as Camera.set_controls runs one
                 self._trigger = True
 
         self.call(apply)
@@ -269,7 +267,9 @@ class LiveCamera:
         wait_s = 1.0 / self.max_fps - (now_wall - self._last_wall_s)
         if self.speed > 0:
             ahead_s = (now_cam - self._pace[1]) / self.speed - (now_wall - self._pace[0])
-            if ahead_s > 1.0:  # the camera clock jumped (a long exposure): re-anchor
+            # Re-anchor when the camera clock jumped ahead (a long exposure) or the CPU fell
+            # behind: frames then keep the camera's rate instead of bursting to catch up.
+            if not -0.1 <= ahead_s <= 1.0:
                 self._pace, ahead_s = (now_wall, now_cam), 0.0
             wait_s = max(wait_s, ahead_s)
         if wait_s > 0:

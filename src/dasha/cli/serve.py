@@ -62,7 +62,12 @@ def serve_command(
     the AF state, lens, exposure, histogram and BRISQUE, each cycle's moves, and the controls
     (AfMode, trigger, algorithm, target, AF window, lens; scene/distance/light on the sim)."""
     from dasha.camera.api import open_camera
-    from dasha.web.server import check_address, serve
+    from dasha.errors import ConfigError
+
+    try:
+        from dasha.web.server import check_address, serve
+    except ModuleNotFoundError as exc:  # installed without the web extra
+        raise ConfigError(f"dasha serve needs {exc.name}: pip install -e '.[web]'") from exc
 
     loopback = check_address(host, port)
     if not loopback:

@@ -145,8 +145,8 @@ class LiveCamera:
         caller: ``start`` queues a cycle, ``cancel`` stops the running one."""
         controls = dict(controls)
         trigger = controls.get("AfTrigger")
-        if trigger == "cancel":
-            self._cancel.set()
+        if trigger == "cancel" and self._current is not None:
+            self._cancel.set()  # the running cycle stops at its next frame
         if trigger == "start":
             controls.pop("AfTrigger")  # the loop runs it, so that the caller need not wait
 
@@ -154,6 +154,8 @@ class LiveCamera:
             cam.set_controls(controls)  # validates all first, as for a Python caller
             if trigger == "start":  # a cycle in any mode, as Camera.set_controls runs one
                 self._trigger = True
+            elif trigger == "cancel":
+                self._trigger = False  # a trigger queued but not started yet
 
         self.call(apply)
 

@@ -113,7 +113,7 @@ def test_cancel_stops_a_running_cycle_back_to_idle():
         live = LiveCamera(cam, speed=1.0)  # real time: the ~3 s scan is still running
         live.start()
         try:
-            client = TestClient(create_app(live))
+            client = TestClient(create_app(live))  # no lifespan: the app has none
             client.post("/api/controls", json={"AfMode": "auto"})
             client.post("/api/trigger")
             wait_state(client, lambda s: s["af_state"] == "Scanning")
@@ -293,8 +293,22 @@ def test_chromium_triggers_a_cycle_while_other_clients_poll(server):
     assert len(window) == 1 and state["frame"]["AfWindow"] == window[0]  # the dragged box
 
 
-def test_ctrl_c_stops_the_server_with_the_lens_parked(server):
+def post_json(port: int, path: str, body: dict) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_ctrl_c_mid_cycle_stops_the_server_with_the_lens_parked(server):
     proc, port = server
+    assert post_json(port, "/api/trigger", {}) == 200
+    end = time.monotonic() + 10
+    while get_json(port, "/api/state")["af_state"] != "Scanning":
+        assert time.monotonic() < end, "the cycle did not start"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out

@@ -127,7 +127,8 @@ function moveRow(m, i) {
 
 function cycleTable(c, running) {
   const head = running
-    ? `cycle running: ${c.algorithm}, ${c.frames} frames so far (contrast, detection and reward are filled in when it ends)`
+    ? `cycle running: ${c.algorithm}, ${c.frames} frames so far (contrast, detection and reward are filled in when it ends)` +
+      (c.frames === 0 && c.algorithm === "dasha" ? "; no frame yet: the first DASHA cycle loads its policies and detector" : "")
     : `cycle ${c.cycle} (${c.reason}, ${c.algorithm}): ${c.state}` +
       (c.fail_reason ? `, stop reason: ${c.fail_reason}` : ", stop reason: focused") +
       (c.episode_stop ? ` (DASHA episode stop: ${c.episode_stop})` : "") +

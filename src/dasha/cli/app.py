@@ -55,6 +55,7 @@ COMMAND_MODULES = [
     "dasha.cli.bench",
     "dasha.cli.scenes",
     "dasha.cli.watch",
+    "dasha.cli.serve",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -16,7 +16,8 @@ def watch_command(
     scenario: Annotated[
         str,
         typer.Option(
-            help="static, depth-step, depth-ramp, light-step, light-ramp or scene-cut "
+            help="static, depth-step, depth-ramp, light-step, light-ramp, scene-cut, "
+            "target-leaves or video-pedestrians "
             "(dasha.sim.scenarios)."
         ),
     ] = "depth-step",

@@ -325,3 +325,28 @@ def test_api_drives_a_uvc_lens_in_its_own_steps() -> None:
         assert values and all(50 <= v <= 100 for v in values)
     with pytest.raises(ConfigError, match="no video device"):
         open_camera("uvc", device=99)
+
+
+@pytest.mark.slow
+def test_dasha_retrigger_resumes_without_the_factory_reset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A depth step re-focused by A_L alone: no 24 V reset frame, no A_H frame."""
+    from dasha.camera.watch import watch
+    from dasha.sim import scenarios
+
+    short = scenarios.Scenario(
+        "short-step",
+        "one depth step, 150 -> 190 cm",
+        60,
+        scenarios.BASE,
+        (scenarios.Keyframe(30, {"distance_cm": 190.0}),),
+    )
+    monkeypatch.setitem(scenarios.SCENARIOS, short.name, short)
+    report, cam = watch(short.name, "dasha")
+    (event,) = report["events"]
+    again = cam.cycles[-1]
+    assert again["reason"] == SHARPNESS and again["episode_start"] == "resumed"
+    assert again["exposure_moves"] == 0 and all(m["to"] > 30.0 for m in again["moves"])
+    assert event["in_focus_after"] and event["refocus_frames"] <= 5
+    assert cam.cycles[0]["episode_start"] == "factory reset"  # the start-up cycle: cold

@@ -120,6 +120,7 @@ class Camera:
         self._senses: Any = None
         self._dasha: Any = None
         self.last_image: np.ndarray | None = None
+        self.last_frame: Frame | None = None  # what a warm dasha re-trigger starts from
         self.absent_since_failure = False
         self.window: Box | None = None  # what continuous mode watches (the target's box once seen)
         if scenario is not None:
@@ -299,6 +300,7 @@ class Camera:
             world.set_conditions(**wanted)
 
     def _observe(self, frame: Frame) -> None:
+        self.last_frame = frame
         image = self.last_image = frame.as_uint8()
         box = self.af_window(image)
         meta: dict[str, Any] = {

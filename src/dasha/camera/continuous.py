@@ -61,6 +61,9 @@ class RetriggerTunables(AfTunables):
     # A classical re-trigger scans locally around the lens position first (libcamera's
     # continuous-mode rescan), falling back to the full scan when no peak is near.
     local_rescan: bool = True
+    # A dasha re-trigger resumes from the current frame, lens and exposure (A_H skipped
+    # when the histogram is suitable) instead of the paper's factory reset.
+    dasha_warm_retrigger: bool = True
 
     above_one: ClassVar[tuple[str, ...]] = ("light_change_ratio",)
     ints: ClassVar[tuple[str, ...]] = (

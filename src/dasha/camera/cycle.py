@@ -121,7 +121,15 @@ def _dasha(cam: Camera, record: dict[str, Any]) -> str | None:
 
     episode, policies = cam.dasha_agents()
     cam.camera.who = "A_H/A_L"
-    report, _first, last = run_episode(episode, policies, seed=cam.seed + len(cam.cycles))
+    # A re-trigger in continuous mode resumes from the frame that triggered it: the
+    # factory reset (lens 24 V, 20 ms) is the paper's cold start, and a suitable exposure
+    # needs no A_H step; the start-up cycle and a triggered one keep the paper's protocol.
+    warm = cam.controls["AfMode"] == "continuous" and record["reason"] != "start"
+    resume = cam.last_frame if warm and cam.retrigger.tunables.dasha_warm_retrigger else None
+    report, _first, last = run_episode(
+        episode, policies, seed=cam.seed + len(cam.cycles), resume_from=resume
+    )
+    record["episode_start"] = "resumed" if resume is not None else "factory reset"
     record["episode"] = {"stop": report.stop, "moves": report.moves}
     if report.stop == STOP_UNSUITABLE:
         return "no suitable exposure"

@@ -111,8 +111,9 @@ def test_no_target_is_failed_with_the_lens_at_the_sharpest_position(
     )
 
 
-def test_af_range_limits_the_scan(cam: dasha.camera.Camera) -> None:
-    cam.set_controls({"AfMode": "auto", "AfAlgorithm": "coarse-fine", "AfRange": (0.3, 0.6)})
+@pytest.mark.parametrize("algorithm", ["coarse-fine", "hill-climb", "golden", "sweep"])
+def test_af_range_limits_the_scan(cam: dasha.camera.Camera, algorithm: str) -> None:
+    cam.set_controls({"AfMode": "auto", "AfAlgorithm": algorithm, "AfRange": (0.3, 0.6)})
     cam.autofocus_cycle(timeout_s=5.0)
     first_move = next(m["frame"] for m in cam.cycles[-1]["moves"] if m["what"] == "lens")
     positions = [m["LensPosition"] for m in cam.timeline[first_move:]]
@@ -338,9 +339,9 @@ def test_dasha_retrigger_resumes_without_the_factory_reset(
     short = scenarios.Scenario(
         "short-step",
         "one depth step, 150 -> 190 cm",
-        60,
+        30,
         scenarios.BASE,
-        (scenarios.Keyframe(30, {"distance_cm": 190.0}),),
+        (scenarios.Keyframe(15, {"distance_cm": 190.0}),),
     )
     monkeypatch.setitem(scenarios.SCENARIOS, short.name, short)
     report, cam = watch(short.name, "dasha")

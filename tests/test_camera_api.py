@@ -243,6 +243,23 @@ def test_continuous_depth_step_refocuses_within_20_frames() -> None:
     assert len(again) == 3 and all(c["frames"] < 20 and c["truth"]["in_focus"] for c in again)
 
 
+def test_dasha_watch_takes_tunables_full_rescan_is_the_before() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from dasha.cli import app
+    from dasha.cli.app import register_all
+
+    register_all()
+    args = ["watch", "--scenario", "depth-step", "--json", "--tunable", "local_rescan=false"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert all(e["refocus_frames"] > 40 for e in json.loads(result.output)["events"])
+    result = CliRunner().invoke(app, ["watch", "--tunable", "retrigger_ratio"])
+    assert result.exit_code != 0 and "NAME=VALUE" in result.output
+
+
 def test_select_target_picks_by_af_target_select() -> None:
     from dasha.camera.api import select_target
     from dasha.perception.detectors.base import Detection

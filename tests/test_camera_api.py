@@ -368,3 +368,21 @@ def test_dasha_retrigger_resumes_without_the_factory_reset(
     assert again["exposure_moves"] == 0 and all(m["to"] > 30.0 for m in again["moves"])
     assert event["in_focus_after"] and event["refocus_frames"] <= 5
     assert cam.cycles[0]["episode_start"] == "factory reset"  # the start-up cycle: cold
+
+
+def test_resume_hands_to_a_l_only_when_the_histogram_is_suitable() -> None:
+    from dasha.envs.hierarchical import EXPOSURE, FOCUS
+    from dasha.envs.rewards import is_suitable_peak
+
+    with open_camera("sim", scene="motorcycle", distance_cm=170, seed=0) as camera:
+        camera.set_controls({"AfAlgorithm": "dasha"})
+        episode, _policies = camera.dasha_agents()
+        for exposure_us, agent in ((60000, FOCUS), (300, EXPOSURE)):
+            camera.set_controls({"ExposureTime": exposure_us})
+            camera.capture()
+            assert is_suitable_peak(camera.timeline[-1]["HistogramPeak"]) == (agent == FOCUS)
+            moves, frames = len(camera.camera.moves), camera.camera.frame_index
+            obs, _info = episode.resume(camera.last_frame)
+            assert episode.active == agent and set(obs) == {agent}
+            # no factory reset: nothing moved and no frame was taken
+            assert (len(camera.camera.moves), camera.camera.frame_index) == (moves, frames)

@@ -111,8 +111,9 @@ def test_no_target_is_failed_with_the_lens_at_the_sharpest_position(
     )
 
 
-def test_af_range_limits_the_scan(cam: dasha.camera.Camera) -> None:
-    cam.set_controls({"AfMode": "auto", "AfAlgorithm": "coarse-fine", "AfRange": (0.3, 0.6)})
+@pytest.mark.parametrize("algorithm", ["coarse-fine", "hill-climb", "golden", "sweep"])
+def test_af_range_limits_the_scan(cam: dasha.camera.Camera, algorithm: str) -> None:
+    cam.set_controls({"AfMode": "auto", "AfAlgorithm": algorithm, "AfRange": (0.3, 0.6)})
     cam.autofocus_cycle(timeout_s=5.0)
     first_move = next(m["frame"] for m in cam.cycles[-1]["moves"] if m["what"] == "lens")
     positions = [m["LensPosition"] for m in cam.timeline[first_move:]]
@@ -221,3 +222,167 @@ def test_af_windows_are_what_the_cycle_meters(cam: dasha.camera.Camera) -> None:
     assert cam.cycles and cam.timeline[-1]["AfWindow"] == list(window)
     cam.set_controls({"AfTrigger": "cancel"})
     assert cam.capture().metadata["AfState"] == "Idle"
+
+
+def test_classical_retrigger_rescans_locally_not_from_the_start(sim_rig) -> None:
+    from dasha.baselines.af import af_method
+
+    camera, lens = sim_rig  # the motorcycle at 170 cm
+    method = af_method("coarse-fine")
+    full = method.run(camera, lens)
+    camera.world.set_conditions(distance_cm=150.0)  # a depth step
+    local = method.run(camera, lens, around=lens.focus)
+    assert full.frames > 30 and local.frames < 15
+    assert camera.world.truth(lens.focus)["in_focus"]
+    assert min(f for f, _ in local.samples) > 30.0  # it never went back to 24 V
+
+
+def test_continuous_depth_step_refocuses_within_20_frames() -> None:
+    camera = run_continuous("depth-step")
+    again = [c for c in camera.cycles if c["reason"] == SHARPNESS]
+    assert len(again) == 3 and all(c["frames"] < 20 and c["truth"]["in_focus"] for c in again)
+
+
+def test_dasha_watch_takes_tunables_full_rescan_is_the_before() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from dasha.cli import app
+    from dasha.cli.app import register_all
+
+    register_all()
+    args = ["watch", "--scenario", "depth-step", "--json", "--tunable", "local_rescan=false"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert all(e["refocus_frames"] > 40 for e in json.loads(result.output)["events"])
+    result = CliRunner().invoke(app, ["watch", "--tunable", "retrigger_ratio"])
+    assert result.exit_code != 0 and "NAME=VALUE" in result.output
+
+
+def test_select_target_picks_by_af_target_select() -> None:
+    from dasha.camera.api import select_target
+    from dasha.perception.detectors.base import Detection
+
+    big = Detection("person", 0.6, (0.0, 0.0, 200.0, 300.0))  # large, off-centre
+    sure = Detection("person", 0.9, (350.0, 10.0, 400.0, 80.0))  # small, a corner
+    middle = Detection("person", 0.5, (190.0, 180.0, 230.0, 230.0))  # small, centred
+    found = [big, sure, middle]
+    assert select_target(found, "largest", (417, 404)) is big
+    assert select_target(found, "confident", (417, 404)) is sure
+    assert select_target(found, "centre", (417, 404)) is middle
+
+
+def test_video_scenario_plays_the_video_as_one_depth_plane() -> None:
+    """Uses OpenCV's vtest.avi, fetched once into the cache like the scene library."""
+    with open_camera("sim", scenario="video-pedestrians", seed=0) as camera:
+        camera.set_controls({"LensPosition": 1 / 1.7, "AfTarget": "person"})  # on its plane
+        for _ in range(3):
+            camera.capture()
+        scenes = [m["Truth"]["scene"] for m in camera.timeline]
+        assert scenes == ["video:vtest#0", "video:vtest#1", "video:vtest#2"]
+        assert all(m["Truth"]["in_focus"] for m in camera.timeline)
+        frame = camera.rig.camera.grab()
+        found = camera.senses().detector.detect(frame.as_uint8())
+        assert len(found) >= 2, "several pedestrians are found in the sharp frame"
+        from dasha.camera.api import select_target
+
+        boxes = set()
+        for select in ("largest", "centre", "confident"):
+            camera.set_controls({"AfTargetSelect": select})
+            box = camera.look(frame)["AfTargetBox"]
+            assert box == list(select_target(found, select, (417, 404)).box)
+            boxes.add(tuple(box))
+        assert len(boxes) >= 2  # several candidates, and the choice matters
+
+
+def test_dasha_watch_runs_the_video_scenario() -> None:
+    from dasha.camera.watch import watch
+
+    report, _cam = watch("video-pedestrians")
+    (event,) = report["events"]
+    assert report["startup"]["state"] == "Focused" and report["startup"]["truth"]["in_focus"]
+    assert event["in_focus_after"] and report["static_lens_moves_per_100_frames"] == 0.0
+
+
+def test_face_target_is_found_by_mtcnn_on_a_frame() -> None:
+    with open_camera("sim", scene="grace_hopper", distance_cm=170, seed=0) as camera:
+        camera.set_controls({"LensPosition": 1 / 1.7, "AfTarget": "face"})
+        seen = camera.look(camera.rig.camera.grab())
+        _x1, y1, _x2, y2 = seen["AfTargetBox"]
+        assert seen["AfTargetScore"] > 0.9 and (y1 + y2) / 2 < 404 / 2  # a face, upper half
+
+
+def test_af_range_is_refused_by_dasha_and_can_be_unset(cam: dasha.camera.Camera) -> None:
+    cam.set_controls({"AfRange": (0.3, 0.6)})
+    assert cam.lens.focus_range.max < cam.lens.full_range.max
+    with pytest.raises(ConfigError, match="not honoured by AfAlgorithm 'dasha'"):
+        cam.set_controls({"AfAlgorithm": "dasha"})
+    assert cam.controls["AfAlgorithm"] == "coarse-fine"
+    cam.set_controls({"AfRange": None, "AfAlgorithm": "dasha"})
+    assert cam.lens.focus_range == cam.lens.full_range
+
+
+def test_api_drives_a_uvc_lens_in_its_own_steps() -> None:
+    """The UVC lens (V4L2 focus_absolute, faked as in test_hw_uvc) behind the API."""
+    from dasha.camera.api import Camera
+    from dasha.hardware import open_camera as open_device
+    from dasha.hardware.session import Rig
+    from dasha.hardware.uvc import UvcControls, UvcLens
+    from test_hw_uvc import webcam_controls
+
+    raw = webcam_controls()
+    rig = Rig(open_device("sim", scene="motorcycle", seed=0), UvcLens(UvcControls(raw, "/dev/v")))
+    with Camera(rig) as camera:
+        camera.set_controls({"LensPosition": 5.0})  # mid-range: 0..10 dpt over 0..250 steps
+        assert raw["focus_absolute"].value == 125
+        assert camera.capture().metadata["LensDevice"] == {"value": 125, "unit": "step"}
+        camera.set_controls({"AfMode": "auto", "AfRange": (2.0, 4.0)})
+        camera.autofocus_cycle(timeout_s=3.0)
+        values = {m["to"] for m in camera.camera.moves if m["who"] == "coarse-fine"}
+        assert values and all(50 <= v <= 100 for v in values)
+    with pytest.raises(ConfigError, match="no video device"):
+        open_camera("uvc", device=99)
+
+
+@pytest.mark.slow
+def test_dasha_retrigger_resumes_without_the_factory_reset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A depth step re-focused by A_L alone: no 24 V reset frame, no A_H frame."""
+    from dasha.camera.watch import watch
+    from dasha.sim import scenarios
+
+    short = scenarios.Scenario(
+        "short-step",
+        "one depth step, 150 -> 190 cm",
+        30,
+        scenarios.BASE,
+        (scenarios.Keyframe(15, {"distance_cm": 190.0}),),
+    )
+    monkeypatch.setitem(scenarios.SCENARIOS, short.name, short)
+    report, cam = watch(short.name, "dasha")
+    (event,) = report["events"]
+    again = cam.cycles[-1]
+    assert again["reason"] == SHARPNESS and again["episode_start"] == "resumed"
+    assert again["exposure_moves"] == 0 and all(m["to"] > 30.0 for m in again["moves"])
+    assert event["in_focus_after"] and event["refocus_frames"] <= 5
+    assert cam.cycles[0]["episode_start"] == "factory reset"  # the start-up cycle: cold
+
+
+def test_resume_hands_to_a_l_only_when_the_histogram_is_suitable() -> None:
+    from dasha.envs.hierarchical import EXPOSURE, FOCUS
+    from dasha.envs.rewards import is_suitable_peak
+
+    with open_camera("sim", scene="motorcycle", distance_cm=170, seed=0) as camera:
+        camera.set_controls({"AfAlgorithm": "dasha"})
+        episode, _policies = camera.dasha_agents()
+        for exposure_us, agent in ((60000, FOCUS), (300, EXPOSURE)):
+            camera.set_controls({"ExposureTime": exposure_us})
+            camera.capture()
+            assert is_suitable_peak(camera.timeline[-1]["HistogramPeak"]) == (agent == FOCUS)
+            moves, frames = len(camera.camera.moves), camera.camera.frame_index
+            obs, _info = episode.resume(camera.last_frame)
+            assert episode.active == agent and set(obs) == {agent}
+            # no factory reset: nothing moved and no frame was taken
+            assert (len(camera.camera.moves), camera.camera.frame_index) == (moves, frames)

@@ -127,15 +127,26 @@ class EpisodeReport:
 
 
 def run_episode(
-    episode: HierarchicalEpisode, policies: Policies, seed: int | None = None
+    episode: HierarchicalEpisode,
+    policies: Policies,
+    seed: int | None = None,
+    resume_from: Frame | None = None,
 ) -> tuple[EpisodeReport, Frame, Frame]:
-    """Exposure, hand-over, focus: returns the report and the first and last frames."""
+    """Exposure, hand-over, focus: returns the report and the first and last frames.
+
+    ``resume_from``: start from this frame as the rig is now (``HierarchicalEpisode.resume``,
+    a continuous-mode re-trigger) instead of the factory reset."""
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    obs, infos = episode.reset(rng)
+    if resume_from is not None:
+        obs, infos = episode.resume(resume_from)
+    else:
+        obs, infos = episode.reset(rng)
+    first_info = next(iter(infos.values()))
     report = EpisodeReport(
-        conditions=dict(infos[EXPOSURE].get("conditions", {})), focus_unit=episode.lens.unit
+        conditions=dict(first_info.get("conditions", {})), focus_unit=episode.lens.unit
     )
+    report.handed_over = episode.active == FOCUS  # resumed with a suitable histogram
     info: dict[str, Any] = {}
     while episode.active:
         agent = episode.active

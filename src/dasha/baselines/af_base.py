@@ -101,6 +101,7 @@ class FocusProbe:
         self.camera, self.lens, self.measure = camera, lens, measure
         self.window: Box | None = None if window is None else _box(window)
         self.samples: list[tuple[float, float]] = []
+        self.around: float | None = None  # where a local scan starts (see AfMethod.run)
         self.last_frame: Frame | None = None
         self.lens_moves = 0
         self.frames = 0
@@ -235,9 +236,14 @@ class AfMethod(Tuned, ABC):
         lens: Lens,
         measure: str = "tenengrad",
         window: Sequence[float] | None = None,
+        around: float | None = None,
     ) -> AfResult:
-        """Focus once; ``window`` is a box [x1, y1, x2, y2] (default: the central 50 %)."""
+        """Focus once; ``window`` is a box [x1, y1, x2, y2] (default: the central 50 %).
+
+        ``around``: a lens position the peak is known to be near (a continuous-mode
+        re-trigger); bracketing methods then scan locally first (``af_scan``)."""
         probe = FocusProbe(camera, lens, measure, window)
+        probe.around = around
         focus, state = self._search(probe)
         return probe.finish(self.name, focus, state)
 

@@ -21,7 +21,14 @@ Coarse-fine scan (``CoarseFineScan``), then as libcamera's ``ScanState::Fine``: 
 just above the coarse peak and scan back down in ``fine_step_v`` steps until the contrast
 drops below ``contrast_ratio`` x the fine maximum (or ``max_fine_frames``); the answer is
 the vertex of the parabola through the best fine sample and its two neighbours
-(libcamera's ``findPeak`` approximates the same interpolation). It reports ``failed``
+(libcamera's ``findPeak`` approximates the same interpolation).
+
+Re-trigger (``AfMethod.run(..., around=lens position)``, continuous mode after a
+sharpness drop): as libcamera's continuous mode rescans from where the lens is rather
+than from the end of the range, ``local_scan`` climbs in coarse steps from the current
+position towards the higher contrast and stops at the first drop below
+``contrast_ratio`` x the best; the fine scan then runs as usual. It falls back to the
+full coarse scan when no peak stands out within ``local_span_v`` (2 V, about 1 dpt). It reports ``failed``
 when the whole scan saw no real peak: max/min contrast below ``min_contrast_ratio``.
 
 Golden section (``GoldenSection``), as Micro-Manager's OughtaFocus (which runs Brent's
@@ -53,11 +60,54 @@ class CoarseScanTunables(SharpnessTunables):
     coarse_step_v: float = 0.2  # step near the peak (below the peak's half-width)
     contrast_ratio: float = 0.75  # libcamera: a drop below 0.75 x max ends the scan
     past_peak_v: float = 1.5  # ... once this far beyond the maximum
+    local_span_v: float = 2.0  # a local re-scan looks this far from the lens, then gives up
 
     above_one: ClassVar[tuple[str, ...]] = ("min_contrast_ratio", "flat_ratio")
 
 
 def coarse_scan(probe: FocusProbe, t: CoarseScanTunables) -> tuple[float, float]:
+    """The best (focus, measure): locally around ``probe.around`` when that finds a peak,
+    else by the full scan up from the low end of the range."""
+    if probe.around is not None:
+        found = local_scan(probe, t, probe.around)
+        if found is not None:
+            return found
+    return full_scan(probe, t)
+
+
+def local_scan(
+    probe: FocusProbe, t: CoarseScanTunables, start: float
+) -> tuple[float, float] | None:
+    """Climb from ``start`` in ``coarse_step_v`` steps towards the higher contrast until it
+    drops below ``contrast_ratio`` x the best (libcamera's rule, without the full scan's
+    hold: the background's peak is not on the way when starting at the target's old
+    one); ``None`` when no drop is met within ``local_span_v`` (no peak near: full scan).
+    """
+    first = len(probe.samples)
+    here = probe.at(probe.clamp(start))
+    up_x = probe.clamp(start + t.coarse_step_v)
+    up = probe.at(up_x)
+    direction = 1.0 if up >= here else -1.0
+    best_x, best_value = (up_x, up) if up >= here else (probe.clamp(start), here)
+    x = best_x
+    while abs(x - start) < t.local_span_v:
+        x_next = probe.clamp(x + direction * t.coarse_step_v)
+        if x_next == x:  # the end of the range: no peak inside it here
+            return None
+        x = x_next
+        value = probe.at(x)
+        if value > best_value:
+            best_x, best_value = x, value
+        elif value < t.contrast_ratio * best_value:
+            local = [v for _, v in probe.samples[first:]]
+            # A real peak stands out of what was seen around it, as ``state_of`` asks.
+            if best_value >= t.min_contrast_ratio * max(min(local), 1e-9):
+                return best_x, best_value
+            return None
+    return None
+
+
+def full_scan(probe: FocusProbe, t: CoarseScanTunables) -> tuple[float, float]:
     """Scan up from the low end of the range; returns the best (focus, measure) seen."""
     low, high = probe.range
     x = low

@@ -18,7 +18,7 @@ budget; on Failed the lens is left at the sharpest position the cycle saw.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -32,6 +32,7 @@ from dasha.camera.views import WatchedCamera, WatchedLens
 from dasha.errors import ConfigError
 from dasha.hardware.base import Frame, Range
 from dasha.hardware.session import Rig, open_rig
+from dasha.perception.detectors.base import Detection
 from dasha.perception.histogram import histogram
 from dasha.sim.optics import LensCalibration
 
@@ -77,6 +78,20 @@ class LensMap:
         return self.to_dpt(self.range.min), self.to_dpt(self.range.max)
 
 
+def select_target(found: Sequence[Detection], how: str, frame_size: tuple[int, int]) -> Detection:
+    """AfTargetSelect among the detections: ``confident`` (highest score), ``largest``
+    (box area) or ``centre`` (box centre nearest the frame's; ``frame_size`` is w, h)."""
+    w, h = frame_size
+    pick: dict[str, Callable[[Detection], float]] = {
+        "confident": lambda d: d.score,
+        "largest": lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]),
+        "centre": lambda d: (
+            -float(np.hypot((d.box[0] + d.box[2]) / 2 - w / 2, (d.box[1] + d.box[3]) / 2 - h / 2))
+        ),
+    }
+    return max(found, key=pick[how])
+
+
 class Camera:
     """A rig driven by controls; see the module docstring. Use it as a context manager:
     closing it (also on an error or Ctrl-C) parks the lens and closes the devices."""
@@ -105,6 +120,7 @@ class Camera:
         self._senses: Any = None
         self._dasha: Any = None
         self.last_image: np.ndarray | None = None
+        self.last_frame: Frame | None = None  # what a warm dasha re-trigger starts from
         self.absent_since_failure = False
         self.window: Box | None = None  # what continuous mode watches (the target's box once seen)
         if scenario is not None:
@@ -124,10 +140,22 @@ class Camera:
             exposure_range_us=(exp.min, exp.max),
         )
         trigger = valid.pop("AfTrigger", None)
+        merged = {**self.controls, **valid}
+        if merged["AfAlgorithm"] == "dasha" and merged.get("AfRange") is not None:
+            # Refused, not ignored: A_L's actions are trained over the lens's full range
+            # (its action space), so a limit would change the policy's inputs and outputs.
+            raise ConfigError(
+                "AfRange is not honoured by AfAlgorithm 'dasha' (A_L acts over the full lens "
+                "range it was trained on); unset it (AfRange None) or use a classical "
+                "AfAlgorithm: coarse-fine, hill-climb, golden, sweep"
+            )
         self.controls.update(valid)
         if "AfRange" in valid:
-            low, high = (self.lens_map.to_device(d) for d in valid["AfRange"])
-            self.lens.limits = Range(min(low, high), max(low, high), self.lens.unit)
+            if valid["AfRange"] is None:
+                self.lens.limits = self.lens.full_range
+            else:
+                low, high = (self.lens_map.to_device(d) for d in valid["AfRange"])
+                self.lens.limits = Range(min(low, high), max(low, high), self.lens.unit)
         if "AfTarget" in valid:
             self._senses = self._dasha = None  # rebuilt for the new target
         if "AfWindows" in valid:
@@ -223,14 +251,7 @@ class Camera:
         seen: dict[str, Any] = {"AfTargetClass": target, "AfTargetScore": 0.0, "AfTargetBox": None}
         if found:
             h, w = image.shape
-            pick = {
-                "confident": lambda d: d.score,
-                "largest": lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]),
-                "centre": lambda d: (
-                    -np.hypot((d.box[0] + d.box[2]) / 2 - w / 2, (d.box[1] + d.box[3]) / 2 - h / 2)
-                ),
-            }[self.controls["AfTargetSelect"]]
-            best = max(found, key=pick)
+            best = select_target(found, self.controls["AfTargetSelect"], (w, h))
             box = tuple(float(v) for v in best.box)
             seen.update(
                 AfTargetScore=float(best.score),
@@ -244,7 +265,8 @@ class Camera:
     def dasha_agents(self) -> tuple[Any, Any]:
         """The hierarchical episode over this rig and the shipped policies (built once).
 
-        A_L acts over the lens's full range (its action space), so AfRange does not limit it.
+        A_L acts over the lens's full range (its action space): ``set_controls`` refuses
+        AfRange with ``dasha``.
         """
         if self._dasha is None:
             from dasha.agents.run import Policies
@@ -278,6 +300,7 @@ class Camera:
             world.set_conditions(**wanted)
 
     def _observe(self, frame: Frame) -> None:
+        self.last_frame = frame
         image = self.last_image = frame.as_uint8()
         box = self.af_window(image)
         meta: dict[str, Any] = {

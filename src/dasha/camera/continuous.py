@@ -58,6 +58,12 @@ class RetriggerTunables(AfTunables):
     detect_every_frames: int = 5  # how often the target is looked for (the detector is slow)
     cycle_timeout_s: float = 5.0  # each re-triggered cycle's timeout (camera clock)
     cycle_max_lens_moves: int = 60  # ... and its lens-move budget
+    # A classical re-trigger scans locally around the lens position first (libcamera's
+    # continuous-mode rescan), falling back to the full scan when no peak is near.
+    local_rescan: bool = True
+    # A dasha re-trigger resumes from the current frame, lens and exposure (A_H skipped
+    # when the histogram is suitable) instead of the paper's factory reset.
+    dasha_warm_retrigger: bool = True
 
     above_one: ClassVar[tuple[str, ...]] = ("light_change_ratio",)
     ints: ClassVar[tuple[str, ...]] = (

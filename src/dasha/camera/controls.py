@@ -11,7 +11,8 @@ AfWindows          list of boxes ``(x1, y1, x2, y2)`` in frame pixels          p
 AfTarget           a detector class (``person``, ``car``, ...), ``face``       -
                    (MTCNN), or ``None`` (no target check: contrast only)
 AfTargetSelect     ``largest`` / ``confident`` / ``centre``                    -
-AfRange            ``(near_dpt, far_dpt)`` limits of the lens travel           dioptres
+AfRange            ``(near_dpt, far_dpt)`` limits of the lens travel, or None    dioptres
+                   (classical algorithms only; ``dasha`` refuses it)
 LensPosition       manual lens position (0 = infinity, 1/distance in metres)   dioptres
 AeEnable           ``True``: exposure is adjusted by the cycle / continuous    -
 ExposureTime       manual exposure time                                        us
@@ -136,6 +137,8 @@ def validate_controls(
                         f"{', '.join(target_classes)}"
                     )
             out[name] = value
+        elif name == "AfRange" and value is None:
+            out[name] = None  # the lens's full range again
         elif name == "AfRange":
             try:
                 near, far = (float(v) for v in value)

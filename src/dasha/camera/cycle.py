@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from dasha.camera.continuous import SHARPNESS
 from dasha.camera.views import CycleLimitError
 from dasha.envs.rewards import focus_reward, is_suitable_peak
 
@@ -38,7 +39,7 @@ def run_cycle(
         elif algorithm == "dasha":
             fail = _dasha(cam, record)
         else:
-            fail = _classical(cam, algorithm)
+            fail = _classical(cam, algorithm, record, reason)
     except CycleLimitError as limit:
         fail = limit.reason
     finally:
@@ -85,16 +86,20 @@ def _expose(cam: Camera) -> str | None:
     return None if result.suitable else "no suitable exposure"
 
 
-def _classical(cam: Camera, algorithm: str) -> str | None:
+def _classical(cam: Camera, algorithm: str, record: dict[str, Any], reason: str) -> str | None:
     from dasha.baselines.af import af_method
 
     if cam.controls["AeEnable"]:
-        fail = _expose(cam)
-        if fail:
-            return fail
+        # A contrast scan needs a usable exposure, not A_H's hand-over band (eq. 11): a
+        # scene whose histogram peak stays out of [50, 150] (a video's dark pavement) is
+        # still focused; the miss is in the record, not a Failed.
+        record["exposure_suitable"] = _expose(cam) is None
     cam.camera.who = algorithm
     window = cam.af_window(cam.last_image) if cam.last_image is not None else None
-    result = af_method(algorithm).run(cam.camera, cam.lens, window=window)
+    # Only a sharpness drop means the peak moved a little; a new scene can be anywhere.
+    local = cam.controls["AfMode"] == "continuous" and reason == SHARPNESS
+    around = cam.lens.focus if local and cam.retrigger.tunables.local_rescan else None
+    result = af_method(algorithm).run(cam.camera, cam.lens, window=window, around=around)
     if not result.focused:
         return "no sharp peak"
     return _check_target(cam, result.frame)
@@ -116,7 +121,15 @@ def _dasha(cam: Camera, record: dict[str, Any]) -> str | None:
 
     episode, policies = cam.dasha_agents()
     cam.camera.who = "A_H/A_L"
-    report, _first, last = run_episode(episode, policies, seed=cam.seed + len(cam.cycles))
+    # A re-trigger in continuous mode resumes from the frame that triggered it: the
+    # factory reset (lens 24 V, 20 ms) is the paper's cold start, and a suitable exposure
+    # needs no A_H step; the start-up cycle and a triggered one keep the paper's protocol.
+    warm = cam.controls["AfMode"] == "continuous" and record["reason"] != "start"
+    resume = cam.last_frame if warm and cam.retrigger.tunables.dasha_warm_retrigger else None
+    report, _first, last = run_episode(
+        episode, policies, seed=cam.seed + len(cam.cycles), resume_from=resume
+    )
+    record["episode_start"] = "resumed" if resume is not None else "factory reset"
     record["episode"] = {"stop": report.stop, "moves": report.moves}
     if report.stop == STOP_UNSUITABLE:
         return "no suitable exposure"

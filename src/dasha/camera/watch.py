@@ -3,7 +3,8 @@
 Per event (a scripted change, ``Scenario.events``): the cycles the watcher started at or
 after the event's start and before the next event, the frames from the event's end to the
 last focus cycle's end (``refocus_frames``; a step's end is its frame, a ramp's its last
-frame, and 0 means it had re-focused before the ramp ended), their lens
+frame, and 0 means it had re-focused before the ramp ended) and to the first one that
+focused (``first_refocus_frames``), their lens
 and exposure moves and the ground truth at its end. Static stretches are the frames
 outside every event's response (event start .. end of its cycle, or the event's end when
 nothing fired) and outside the start-up cycle: their lens and exposure moves per 100 frames
@@ -64,6 +65,12 @@ def summarize(cam: Camera) -> dict[str, Any]:
                 "cycles": [(c["reason"], c["state"]) for c in fired],
                 # 0: the watcher had re-focused before a ramp ended
                 "refocus_frames": max(focus[-1]["end_frame"] - end + 1, 0) if focus else None,
+                # ... to the first cycle that focused: on moving content (a video) a later
+                # re-trigger before the next event is the content's doing, not the event's
+                "first_refocus_frames": next(
+                    (max(c["end_frame"] - end + 1, 0) for c in focus if c["state"] == "Focused"),
+                    None,
+                ),
                 "lens_moves": sum(c["lens_moves"] for c in fired),
                 "exposure_moves": sum(c["exposure_moves"] for c in fired),
                 "in_focus_after": (last["truth"] or {}).get("in_focus") if last else None,
@@ -73,12 +80,12 @@ def summarize(cam: Camera) -> dict[str, Any]:
                 .get("in_focus"),
             }
         )
-    moves = [m for c in cycles for m in c["moves"]]
+    # A move is static when its cycle started on a static frame (a spurious re-trigger):
+    # the park after a Failed cycle lands on the frame after it and is still its move.
+    moves = [m for c in cycles if not busy[min(c["start_frame"], total - 1)] for m in c["moves"]]
     static_frames = busy.count(False)
-    static_lens = sum(m["what"] == "lens" and not busy[min(m["frame"], total - 1)] for m in moves)
-    static_exp = sum(
-        m["what"] == "exposure" and not busy[min(m["frame"], total - 1)] for m in moves
-    )
+    static_lens = sum(m["what"] == "lens" for m in moves)
+    static_exp = sum(m["what"] == "exposure" for m in moves)
     per100 = 100.0 / static_frames if static_frames else 0.0
     return {
         "scenario": scenario.name,

@@ -16,7 +16,8 @@ def watch_command(
     scenario: Annotated[
         str,
         typer.Option(
-            help="static, depth-step, depth-ramp, light-step, light-ramp or scene-cut "
+            help="static, depth-step, depth-ramp, light-step, light-ramp, scene-cut, "
+            "target-leaves or video-pedestrians "
             "(dasha.sim.scenarios)."
         ),
     ] = "depth-step",
@@ -30,6 +31,13 @@ def watch_command(
         str | None, typer.Option(help="AfTarget: a detector class, or face (default: none).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sensor noise.")] = 0,
+    tunable: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A continuous-mode tunable, NAME=VALUE (repeatable; RetriggerTunables), e.g. "
+            "local_rescan=false or dasha_warm_retrigger=false for the full re-scan / reset."
+        ),
+    ] = None,
     timeline: Annotated[
         Path | None,
         typer.Option(help="Write every frame's metadata and every cycle to this JSON file."),
@@ -38,10 +46,21 @@ def watch_command(
 ) -> None:
     """Run continuous AF over a scenario; per event: frames to re-focus and lens moves; for
     the static stretches: lens moves per 100 frames."""
+    from dasha.baselines.af_base import make_tunables
+    from dasha.camera.continuous import RetriggerTunables
     from dasha.camera.watch import watch
+    from dasha.cli.rig_options import parse_value
+    from dasha.errors import ConfigError
     from dasha.io import write_json
 
-    report, cam = watch(scenario, algorithm, target=target, seed=seed)
+    overrides = {}
+    for item in tunable or []:
+        name, eq, value = item.partition("=")
+        if not (eq and name):
+            raise ConfigError(f"--tunable {item!r}: write NAME=VALUE, e.g. local_rescan=false")
+        overrides[name] = parse_value(value)
+    tunables = make_tunables(RetriggerTunables, overrides)
+    report, cam = watch(scenario, algorithm, target=target, seed=seed, tunables=tunables)
     if timeline is not None:
         write_json(timeline, {"report": report, "frames": cam.timeline, "cycles": cam.cycles})
     if json_out:

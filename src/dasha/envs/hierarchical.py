@@ -36,6 +36,7 @@ from dasha.envs.focus import (
 )
 from dasha.envs.rewards import is_suitable_peak
 from dasha.hardware.base import Frame
+from dasha.perception.histogram import histogram
 from dasha.perception.senses import Senses
 
 EXPOSURE, FOCUS = "exposure", "focus"
@@ -94,6 +95,21 @@ class HierarchicalEpisode:
         return {EXPOSURE: exposure_observation(self.senses, frame)}, {
             EXPOSURE: {"conditions": conditions, **truth_info(frame)}
         }
+
+    def resume(self, frame: Frame) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        """Start from ``frame`` as the rig is now, with no factory reset and no new frame
+        (a continuous-mode re-trigger; the paper's reset is a cold start's protocol). When
+        its histogram is already suitable A_H has nothing to do (eq. 11's hand-over
+        condition holds) and A_L acts first."""
+        self.first_frame = self.last_frame = frame
+        self.lens_moves = 0
+        info = truth_info(frame)
+        if is_suitable_peak(histogram(frame.as_uint8()).peak):
+            self.active = FOCUS
+            obs = focus_observation(self.senses, frame, self.lens, self.config.observe_lens)
+            return {FOCUS: obs}, {FOCUS: info}
+        self.active = EXPOSURE
+        return {EXPOSURE: exposure_observation(self.senses, frame)}, {EXPOSURE: info}
 
     def step(self, actions: dict[str, Any]) -> StepResult:
         if self.active not in actions:

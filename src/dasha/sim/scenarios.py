@@ -53,6 +53,8 @@ class Scenario:
     frames: int
     base: dict[str, Any]
     keyframes: tuple[Keyframe, ...] = field(default_factory=tuple)
+    # A video as the content (``dasha.sim.video``): camera frame k shows its frame k.
+    video: str | None = None
 
     def events(self) -> list[tuple[int, int, str]]:
         """(start_frame, end_frame, what) of each scripted change."""
@@ -68,6 +70,14 @@ class Scenario:
         return out
 
     def conditions_at(self, frame: int) -> dict[str, Any]:
+        state = self._keyed_conditions(frame)
+        if self.video is not None:
+            from dasha.sim.video import video_scene_name
+
+            state["scene"] = video_scene_name(self.video, frame)
+        return state
+
+    def _keyed_conditions(self, frame: int) -> dict[str, Any]:
         state = dict(self.base)
         previous_frame = 0
         for key in self.keyframes:
@@ -141,6 +151,15 @@ SCENARIOS: dict[str, Scenario] = {
             250,
             BASE,
             (Keyframe(100, {"scene": "cameraman", "distance_cm": 180.0}),),
+        ),
+        Scenario(
+            "video-pedestrians",
+            "OpenCV's vtest.avi (pedestrians walking) as one depth plane at 170 cm, "
+            "which steps to 145 cm at frame 150",
+            300,
+            {**BASE, "scene": "video:vtest#0", "distance_cm": 170.0},
+            (Keyframe(150, {"distance_cm": 145.0}),),
+            video="vtest",
         ),
     )
 }

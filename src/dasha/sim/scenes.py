@@ -36,6 +36,7 @@ from dasha.errors import ConfigError
 
 Box = tuple[float, float, float, float]
 _FEATHER_PX = 2.0
+VIDEO_PREFIX = "video:"  # ``video:NAME#FRAME``: one frame of a video (``dasha.sim.video``)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class Scene:
     # A cut-out scene's own background photograph (linear reflectance); None: the target
     # is part of ``reflectance`` (a whole photograph), its surroundings in-painted.
     background: np.ndarray | None = None
+    # The whole picture is the target, one depth plane (a video frame): it covers the
+    # frame, with nothing in-painted and no second plane.
+    single_plane: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,10 @@ def load_scene(name_or_path: str | Path) -> Scene:
     """A built-in scene by name, a library scene by id, or a user scene: an image file
     beside ``<stem>.json``."""
     key = str(name_or_path)
+    if key.startswith(VIDEO_PREFIX):
+        from dasha.sim.video import video_frame_scene
+
+        return video_frame_scene(key)
     if key in BUILTIN_SCENES:
         return _builtin(key)
     if key in _REGISTERED:
@@ -278,6 +286,11 @@ def frame_scene(
     cut-out is scaled to it, a photograph's view is chosen so that its box is that tall.
     ``None`` keeps the paper rig's framing (the box plus ``margin``).
     """
+    if scene.single_plane:
+        plane = cover(scene.reflectance, width, height)
+        alpha = np.ones((height, width), np.float32)
+        box = (0.0, 0.0, float(width), float(height))
+        return SceneLayers(scene.name, scene.target_class, box, alpha, plane, plane)
     if scene.background is not None:
         return _frame_cutout(scene, width, height, target_height_px)
     return _frame_photograph(scene, width, height, margin, target_height_px)

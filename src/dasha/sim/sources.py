@@ -70,6 +70,12 @@ OPENCV_DOC = DebianPackage(
     size_bytes=95_715_012,
     licence="Apache-2.0 / BSD (OpenCV sample data)",
 )
+# OpenCV's sample video (pedestrians walking, 795 frames, 768x576, 10 fps): the
+# ``video-pedestrians`` scenario's content (``dasha.sim.video``).
+VTEST_AVI = (
+    "usr/share/doc/opencv-doc/examples/data/vtest.avi",
+    "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf",
+)
 PACKAGES = {p.name: p for p in (TUXPAINT_STAMPS, OPENCV_DOC)}
 
 

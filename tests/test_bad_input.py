@@ -110,6 +110,19 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     ],
     "sim bench": [(["--frames", "0"], "at least 1"), (["--frames", "1000000000"], "at most")],
     "scenes": [(["--library", "{tmp}/no-photos"], "not a folder")],
+    "train-bench": [
+        (["--backend", "bogus"], "choose among"),
+        (["--steps", "0"], "at least 1"),
+        (["--batch-steps", "0"], "at least 1"),
+        (["--env-runners", "99"], "0..16"),
+    ],
+    "serve": [
+        (["--port", "0"], "--port"),
+        (["--host", "bad..host"], "bad..host"),
+        (["--screenshot", "{tmp}/s.txt"], ".png"),
+        (["--algorithm", "bogus"], "choose one of: dasha"),
+        (["--distance-cm", "nan"], "finite"),
+    ],
     "watch": [
         (["--scenario", "bogus"], "unknown scenario 'bogus'"),
         (["--algorithm", "bogus"], "choose one of: dasha"),

@@ -152,6 +152,54 @@ def train_command(
         )
 
 
+@app.command("train-bench")
+@handle_errors
+def train_bench_command(
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend",
+            help="Backends to compare (repeatable; the first is the reference of the ratios): "
+            "reference, onnxruntime. Default: every installed one, reference first.",
+            show_default=False,
+        ),
+    ] = None,
+    env_runners: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--env-runners",
+            help="RLlib env-runner counts to measure (repeatable; 0: sample in-process). Default: 0.",
+            show_default=False,
+        ),
+    ] = None,
+    steps: Annotated[
+        int, typer.Option(help="Timed environment steps per backend and runner count.")
+    ] = 384,
+    batch_steps: Annotated[int, typer.Option(help="Environment steps per PPO iteration.")] = 128,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Env steps/s of a short hierarchical PPO run with the perception cache off, under each
+    backend in the same run (iterations interleaved, the first one not timed)."""
+    from dasha.agents.train_bench import bench_training
+    from dasha.errors import ConfigError
+    from dasha.perception.bench import available_backends
+    from dasha.perception.onnx_runtime import AUTO, BACKENDS
+
+    concrete = [b for b in BACKENDS if b != AUTO]
+    for name in backend or ():
+        if name not in concrete:
+            raise ConfigError(f"--backend {name!r}: choose among {', '.join(concrete)}")
+    for runners in env_runners or ():
+        if not 0 <= runners <= 16:
+            raise ConfigError(f"--env-runners {runners}: give 0..16")
+    result = bench_training(backend or available_backends(), env_runners or [0], steps, batch_steps)
+    if json_out:
+        print_json(result)
+        return
+    for key, value in result.items():
+        typer.echo(f"{key:24s} {value}")
+
+
 @app.command("focus")
 @handle_errors
 def focus_command(

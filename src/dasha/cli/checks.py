@@ -66,8 +66,9 @@ OUTPUTS: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("dasha.cli.agents.train_command", "out"): DIRECTORY,
     ("dasha.cli.bench.bench_command", "out"): DIRECTORY,
     ("dasha.cli.watch.watch_command", "timeline"): (".json",),
+    ("dasha.cli.serve.serve_command", "screenshot"): (".png",),
 }
-OUTPUT_PARAMETERS = {"out", "episodes_out", "save_frames", "timeline"}
+OUTPUT_PARAMETERS = {"out", "episodes_out", "save_frames", "timeline", "screenshot"}
 # Files and folders the command reads: they must exist before anything starts.
 INPUT_FILES = {"image", "encoder_weights", "weights"}
 INPUT_DIRECTORIES = {"policy"}  # (scenes --library says "not a folder" itself)

@@ -23,7 +23,7 @@ def check_address(host: str, port: int) -> bool:
         raise ConfigError(f"--port {port} must be in 1..65535")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: an empty or long label
         raise ConfigError(f"--host {host!r} is not an address or a known host name") from exc
     family, _, _, _, address = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as probe:

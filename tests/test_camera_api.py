@@ -161,6 +161,7 @@ def test_api_drives_the_pylon_and_serial_lens_emulators() -> None:
     os.environ.setdefault("PYLON_CAMEMU", "2")
     # pypylon is part of the test extras: a missing install fails here, it is not skipped.
     import pypylon  # noqa: F401
+
     from dasha.hardware.varioptic_emulator import VariopticEmulator
 
     with VariopticEmulator() as emu:

@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from dasha.perception._image import Box, ImageLike
 
 
@@ -73,3 +75,24 @@ def best(detections: Iterable[Detection], class_name: str | None = None) -> Dete
     """The highest-scoring detection (of ``class_name`` if given), or ``None``."""
     pool = [d for d in detections if class_name is None or d.class_name == class_name]
     return max(pool, key=lambda d: d.score, default=None)
+
+
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, threshold: float, by_min: bool = False
+) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best first.
+
+    Overlap is intersection over union, or over the smaller box (``by_min``).
+    """
+    order = np.argsort(scores)[::-1]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        lo = np.maximum(boxes[i, :2], boxes[rest, :2])
+        hi = np.minimum(boxes[i, 2:4], boxes[rest, 2:4])
+        inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+        denom = np.minimum(areas[i], areas[rest]) if by_min else areas[i] + areas[rest] - inter
+        order = rest[inter / np.maximum(denom, 1e-9) <= threshold]
+    return np.asarray(keep, dtype=int)

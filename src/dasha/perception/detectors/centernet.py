@@ -30,8 +30,7 @@ import numpy as np
 from dasha.errors import ConfigError
 from dasha.perception._image import ImageLike, as_rgb
 from dasha.perception.cache import cache_dir, fetch_from_npm, sha256_of
-from dasha.perception.detectors.base import Detection, Detector
-from dasha.perception.detectors.mtcnn import nms
+from dasha.perception.detectors.base import Detection, Detector, nms
 
 CENTERNET_SOURCE = "@vladmandic/human@3.3.6"
 CENTERNET_TARBALL_SHA256 = "425e9c51dbbca0c8934362b170cb0d54c2529c11c654b3c03092b16e9d6ad3f7"

@@ -27,7 +27,7 @@ import numpy as np
 from dasha.errors import ConfigError, require
 from dasha.perception._image import ImageLike, as_rgb
 from dasha.perception.cache import cache_dir, fetch_from_wheel
-from dasha.perception.detectors.base import Detection, Detector
+from dasha.perception.detectors.base import Detection, Detector, nms
 
 MTCNN_SOURCE = "facenet-pytorch==2.6.0"
 MTCNN_WHEEL_SHA256 = "ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca"
@@ -121,27 +121,6 @@ def _load(net: Any, path: Path) -> None:
             f"MTCNN weights {path} do not fit the network ({detail}). {_HOW}"
         ) from exc
     net.eval()
-
-
-def nms(
-    boxes: np.ndarray, scores: np.ndarray, threshold: float, by_min: bool = False
-) -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression, best first.
-
-    Overlap is intersection over union, or over the smaller box (``by_min``).
-    """
-    order = np.argsort(scores)[::-1]
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep = []
-    while order.size:
-        i, rest = order[0], order[1:]
-        keep.append(i)
-        lo = np.maximum(boxes[i, :2], boxes[rest, :2])
-        hi = np.minimum(boxes[i, 2:4], boxes[rest, 2:4])
-        inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-        denom = np.minimum(areas[i], areas[rest]) if by_min else areas[i] + areas[rest] - inter
-        order = rest[inter / np.maximum(denom, 1e-9) <= threshold]
-    return np.asarray(keep, dtype=int)
 
 
 def _refine(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:

@@ -19,14 +19,21 @@ import numpy as np
 from dasha.agents.policy import Policy, action_sizes_of
 from dasha.breakdown import EpisodeResult, breakdown
 from dasha.envs.config import EpisodeConfig
-from dasha.envs.focus import with_lens_position
+from dasha.envs.focus import PREVIOUS_EXTRAS, with_lens_position
 from dasha.envs.hierarchical import EXPOSURE, FOCUS, HierarchicalEpisode
 from dasha.errors import ConfigError
 from dasha.hardware.base import Frame
 from dasha.perception.encoder import DEFAULT_ENCODER
 
 # What a trained A_L fixes of its episodes: the stop rule it learned and what it observes.
-TRAINED_OPTIONS = ("sharp_brisque_max", "observe_lens")
+TRAINED_OPTIONS = (
+    "sharp_brisque_max",
+    "stop_rule",
+    "peak_bracket",
+    "observe_lens",
+    "observe_previous",
+    "focus_action",
+)
 # Why an episode ended: A_L found the target, A_L used its 10 moves, or A_H's frame had an
 # unsuitable histogram (no hand-over).
 STOP_FOUND, STOP_HORIZON, STOP_UNSUITABLE = "found", "horizon", "unsuitable exposure"
@@ -162,7 +169,7 @@ def run_episode(
             report.handed_over = bool(info.get("handed_over"))
             report.peak = info.get("peak")
         else:
-            report.lens_moves += 1
+            report.lens_moves += int(info.get("lens_moves", 1))  # 2: the peak rule went back
             report.detected = bool(info.get("detected"))
             # the position the driver set (a real camera's frames carry no focus_v)
             move["focus_v" if report.focus_unit == "V" else "focus"] = float(episode.lens.focus)
@@ -251,8 +258,10 @@ def decision_latency_ms(
     for _ in range(repeats):
         tick = time.perf_counter()
         features = episode.senses.encode(frame).astype(np.float32)
+        if episode.config.observe_previous:  # the previous frame's E(I) was computed last move
+            features = np.concatenate([features, features, np.zeros(PREVIOUS_EXTRAS, np.float32)])
         if episode.config.observe_lens:  # the driver knows the lens position: no cost to speak of
-            features = with_lens_position(features, episode.lens)
+            features = with_lens_position(features, episode.lens, episode.config.focus_action)
         policies.focus.act(features)
         times.append((time.perf_counter() - tick) * 1e3)
     return {

@@ -10,7 +10,8 @@ with the clipped-highlight allowance and without it (the flat gate).
 Beside that BRISQUE gate it measures the scene-independent stop rule
 (``dasha.envs.rewards.blur_estimate_found``: the box's re-blur estimate of its own defocus,
 ``dasha.perception.focus.reblur_blur_px``, at most a limit in pixels) on the same boxes,
-and scores both against the stop targets: pass >= 98 % of boxes within 2 px of focus and
+and the threshold-free peak rule (``envs.stop``) on one sweep through focus per
+condition (``peak_sweeps``: where it ended each sweep), and scores them against the stop targets: pass >= 98 % of boxes within 2 px of focus and
 < 5 % beyond 3 px (``STOP_TARGETS``). Conditions come from any condition set and split
 (``--conditions full --split test`` is the generalisation measure).
 """
@@ -149,6 +150,98 @@ def stop_rule_rates(
     return rates
 
 
+@dataclass(frozen=True)
+class PeakSweep:
+    """One sweep through focus under the peak rule: where it stopped and whether any frame
+    of the sweep was in focus with the target detected (a solvable sweep)."""
+
+    solvable: bool
+    stopped: bool
+    blur_px: float  # ground truth of the frame the rule ended on (inf: it never stopped)
+    frames: int
+
+
+def peak_sweeps(
+    conditions: int,
+    seed: int = 0,
+    progress: bool = True,
+    episode: EpisodeConfig | None = None,
+    span_brackets: int = 30,
+) -> list[PeakSweep]:
+    """The peak rule (``envs.stop``) on sweeps through focus, one per condition.
+
+    Each sweep starts between 5 and ``span_brackets`` brackets before the in-focus position
+    (ground truth places the start, so that the sweep passes focus in a few dozen frames;
+    the rule itself sees images only), on a random side, and steps one bracket at a time
+    towards focus and beyond (0.9 bracket: a step must fit the bracket after rounding to the lens grid), as ``envs.focus.FocusSearch`` with the peak rule, until the
+    rule ends the search or the lens range does. A solvable sweep had a frame in focus
+    with the target detected.
+    """
+    from tqdm import tqdm
+
+    from dasha.envs.actions import exposure_table_us, focus_fraction_to_action
+    from dasha.envs.focus import FocusSearch, lens_fraction
+    from dasha.envs.metering import meter
+    from dasha.perception.senses import Senses
+
+    base = episode or EpisodeConfig()
+    config = base.with_options(stop_rule="peak", sharp_brisque_max=None, focus_action="normalised")
+    senses = Senses(detector=config.detector, backend=config.backend, cache_size=0)
+    rng = np.random.default_rng(seed)
+    sweeps = []
+    for condition in tqdm(
+        draw_conditions(conditions, seed, base), disable=not progress, desc="sweeps"
+    ):
+        camera, lens = open_condition_rig(condition)
+        lens.set_focus(float(camera.grab().meta["in_focus_v"]))
+        focus = lens_fraction(lens)
+        side = 1.0 if rng.random() < 0.5 else -1.0
+        position = focus - side * rng.uniform(5, span_brackets) * config.peak_bracket
+        step = side * 0.9 * config.peak_bracket  # inside the bracket on the lens's grid too
+        lens.set_focus(lens.focus_range.min)  # meter as at a hand-over, then start the sweep
+        search = FocusSearch(camera, lens, senses, config)
+        frame = meter(camera, exposure_table_us(camera.exposure_range_us))
+        search.start(frame)
+        solvable, frames, move = False, 0, None
+        while 0.0 <= position <= 1.0 and frames < 4 * span_brackets:
+            move = search.step(np.asarray(focus_fraction_to_action(position)))
+            frames += move.lens_moves
+            solvable = solvable or (move.seen.detected and bool(move.frame.meta["in_focus"]))
+            if move.over:
+                break
+            position += step
+        over = move is not None and move.over
+        sweeps.append(
+            PeakSweep(
+                solvable=solvable,
+                stopped=over,
+                blur_px=float(move.frame.meta["blur_px"]) if over and move else float("inf"),
+                frames=frames,
+            )
+        )
+    return sweeps
+
+
+def peak_rates(sweeps: list[PeakSweep]) -> dict[str, Any]:
+    """Where the peak rule ended the solvable sweeps, per stop band, against ``STOP_TARGETS``."""
+    solvable = [s for s in sweeps if s.solvable]
+    rates: dict[str, Any] = {"sweeps": len(sweeps), "solvable": len(solvable)}
+    for lo, hi in STOP_BANDS_PX:
+        chosen = [s for s in solvable if s.stopped and lo <= s.blur_px < hi]
+        rates[f"stopped_blur_{lo:g}_{hi:g}_px"] = len(chosen) / len(solvable) if solvable else None
+    rates["never_stopped"] = (
+        sum(not s.stopped for s in solvable) / len(solvable) if solvable else None
+    )
+    rates["frames_mean"] = float(np.mean([s.frames for s in solvable])) if solvable else None
+    in_focus, beyond = rates["stopped_blur_0_2_px"], rates["stopped_blur_3_inf_px"]
+    rates["meets_targets"] = (
+        in_focus is not None
+        and in_focus >= STOP_TARGETS["pass_in_focus_min"]
+        and beyond < STOP_TARGETS["pass_beyond_3_px_max"]
+    )
+    return rates
+
+
 def run_gate_bench(
     conditions: int = 140,
     seed: int = 0,
@@ -158,6 +251,7 @@ def run_gate_bench(
     blur_limit_px: float = BLUR_ESTIMATE_LIMIT_PX,
 ) -> dict[str, Any]:
     samples = sample_boxes(conditions, seed, progress, episode)
+    sweeps = peak_sweeps(conditions, seed, progress, episode)
     episode = episode or EpisodeConfig()
     return {
         "conditions": conditions,
@@ -181,5 +275,7 @@ def run_gate_bench(
             "blur_estimate": stop_rule_rates(
                 samples, lambda s: blur_estimate_found(s.detected, s.reblur_px, blur_limit_px)
             ),
+            # per sweep, not per box: where the rule ended each solvable sweep
+            "peak": peak_rates(sweeps),
         },
     }

@@ -107,8 +107,10 @@ def gate_bench_command(
     split: SplitName = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """How often A_L's sharpness gate passes the target's box, by blur (simulator ground truth),
-    with and without its clipped-highlight allowance: the measurement behind the gate."""
+    """How often A_L's stop rules end the search in focus, by blur (simulator ground truth):
+    the BRISQUE gate (with and without its clipped-highlight allowance) and the box's blur
+    estimate on sampled boxes, and the threshold-free peak rule on one sweep through focus
+    per condition."""
     from dasha.bench.gate import run_gate_bench
     from dasha.envs.config import EpisodeConfig
 
@@ -130,9 +132,12 @@ def gate_bench_command(
         typer.echo(f"  {band:<26} with allowance {_percent(rate):>6}   flat {_percent(flat):>6}")
     typer.echo("stop rules (target: >= 98 % within 2 px, < 5 % beyond 3 px):")
     for rule, rates in result["stop_rules"].items():
+        counts = ("sweeps", "solvable", "frames_mean", "meets_targets")
         bands = "  ".join(
-            f"{band} {_percent(rate)}" for band, rate in rates.items() if band != "meets_targets"
+            f"{band} {_percent(rate)}" for band, rate in rates.items() if band not in counts
         )
+        if "solvable" in rates:  # the peak rule is scored per sweep through focus
+            bands += f"  ({rates['solvable']} solvable of {rates['sweeps']} sweeps)"
         typer.echo(f"  {rule:<14} {bands}  meets targets: {rates['meets_targets']}")
 
 

@@ -80,8 +80,17 @@ def focus_v_to_action(focus_v: float, limits_v: Range) -> tuple[int, int]:
     return divmod(hundredths, FINE_STEPS)
 
 
-def focus_grid_position(focus_v: float, limits_v: Range) -> float:
+def focus_grid_position(focus_v: float, limits_v: Range, units: str = "volts") -> float:
     """Where the lens is on A_L's own action grid, as a fraction of the grid's points
     (0 = the lens minimum; grid point h of ``coarse * fine`` sits at ``h / (coarse * fine)``)."""
-    coarse, fine = focus_action_shape(limits_v)
+    coarse, fine = focus_action_shape(limits_v, units)
+    if units == "normalised":  # point h sits at h / (points - 1) of the range
+        fraction = (limits_v.clamp(focus_v) - limits_v.min) / (limits_v.max - limits_v.min)
+        return fraction * (coarse * fine - 1) / (coarse * fine)
     return (limits_v.clamp(focus_v) - limits_v.min) / FINE_STEP_V / (coarse * fine)
+
+
+def focus_fraction_to_action(fraction: float) -> tuple[int, int]:
+    """The normalised action nearest ``fraction`` of the lens's range (clamped to 0..1)."""
+    points = NORMALISED_SHAPE[0] * NORMALISED_SHAPE[1] - 1
+    return divmod(round(min(max(fraction, 0.0), 1.0) * points), NORMALISED_SHAPE[1])

@@ -28,6 +28,7 @@ from dasha.envs.conditions import (
     check_split,
     condition_set,
 )
+from dasha.envs.stop import PEAK_BRACKET, check_stop_rule
 from dasha.errors import ConfigError
 from dasha.hardware.base import Camera, Lens
 from dasha.perception.detectors import DEFAULT_DETECTOR
@@ -57,8 +58,18 @@ class EpisodeConfig:
     """A_L's stop rule: the target counts as found only when its box's BRISQUE is at most
     this, plus an allowance for clipped highlights (``envs.rewards.target_found``);
     ``None``: any detection, the paper's eq. 12."""
+    stop_rule: str = "detection"
+    """When A_L's search ends (``envs.stop``): ``"detection"``, the paper's (with the
+    optional ``sharp_brisque_max`` gate); ``"peak"``, once the sharpest detected frame is
+    bracketed by less sharp ones within ``peak_bracket`` (threshold-free on the scene)."""
+    peak_bracket: float = PEAK_BRACKET
+    """The peak rule's bracket, as a fraction of the lens's range (two depths of focus of
+    the default optics on the Varioptic; ``envs.stop.PEAK_BRACKET``)."""
     observe_lens: bool = False
-    """A_L also observes where it set the lens (``envs.focus.focus_observation``)."""
+    """A_L also observes where it set the lens (``envs.focus.FocusSearch.observe``)."""
+    observe_previous: bool = False
+    """A_L also observes the previous frame: its E(I), lens position, and how much sharper
+    this frame is (two frames at known positions carry the blur's sign and size)."""
     focus_action: str = "volts"
     """A_L's action units (``envs.actions``): ``"volts"``, the paper's grid of the lens's
     volts; ``"normalised"``, a fixed grid over the lens's own range (any lens)."""
@@ -82,6 +93,16 @@ class EpisodeConfig:
             raise ConfigError(f"cache_size={self.cache_size} must be 0 or more")
         check_split(self.condition_set, self.split)
         check_focus_action(self.focus_action)
+        check_stop_rule(self.stop_rule)
+        if self.stop_rule == "peak" and self.sharp_brisque_max is not None:
+            raise ConfigError(
+                "the peak stop rule needs no BRISQUE gate: drop sharp_brisque_max "
+                "(--sharp-brisque-max) or use stop_rule='detection'"
+            )
+        if not 0.0 < self.peak_bracket < 1.0:
+            raise ConfigError(
+                f"peak_bracket={self.peak_bracket} must be a fraction of the lens range in (0, 1)"
+            )
 
     @property
     def condition_set(self) -> ConditionSet:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -14,58 +14,130 @@ from dasha.envs.config import EpisodeConfig, build_env, episode_config
 from dasha.envs.exposure import frame_rgb, truth_info
 from dasha.envs.metering import meter
 from dasha.envs.rewards import focus_reward, target_found
+from dasha.envs.stop import SearchMemory, peak_behind
 from dasha.hardware.base import Camera, Frame, Lens
 from dasha.perception.senses import Senses, TargetSeen
 
 HORIZON = 10
 
 
-def focus_observation_space(feature_dim: int, observe_lens: bool = False) -> gym.spaces.Box:
-    return gym.spaces.Box(
-        -np.inf, np.inf, shape=(feature_dim + int(observe_lens),), dtype=np.float32
-    )
+def focus_observation_space(feature_dim: int, config: EpisodeConfig) -> gym.spaces.Box:
+    size = feature_dim + int(config.observe_lens)
+    if config.observe_previous:
+        size += feature_dim + PREVIOUS_EXTRAS
+    return gym.spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
 
 
-def focus_observation(senses: Senses, frame: Frame, lens: Lens, observe_lens: bool) -> np.ndarray:
-    """A_L's observation: E(I), and optionally where the lens is on its action grid.
-
-    The paper's A_L sees E(I) only. Its second move then depends on where its (random, in
-    training) first move put the lens, which the blur in E(I) shows only up to sign and
-    scale; the lens driver knows the position it set (no ground truth), and with it the
-    second move is a plain regression "from this position and this blur, go there".
-    """
-    features = senses.features(frame)
-    return with_lens_position(features, lens) if observe_lens else features
+# What ``observe_previous`` adds beside the previous frame's E(I): its lens position, the
+# log ratio of this frame's sharpness to it, and whether the detector sees the target now.
+PREVIOUS_EXTRAS = 3
 
 
-def with_lens_position(features: np.ndarray, lens: Lens) -> np.ndarray:
-    position = focus_grid_position(lens.focus, lens.focus_range)
+def with_lens_position(features: np.ndarray, lens: Lens, units: str = "volts") -> np.ndarray:
+    position = focus_grid_position(lens.focus, lens.focus_range, units)
     return np.append(features, np.float32(position)).astype(np.float32)
 
 
-def focus_step(
-    camera: Camera,
-    lens: Lens,
-    senses: Senses,
-    action: np.ndarray,
-    sharp_brisque_max: float | None = None,
-    focus_action: str = "volts",
-) -> tuple[Frame, TargetSeen, float]:
-    """One move of A_L: set the lens, grab, detect the target; returns eq. 12's reward.
+def lens_fraction(lens: Lens) -> float:
+    """Where the lens is, as a fraction of its own range (0 = its minimum)."""
+    limits = lens.focus_range
+    return (limits.clamp(lens.focus) - limits.min) / (limits.max - limits.min)
 
-    The reward is eq. 12 on the detector's own verdict (-0.01 x BRISQUE of any detected
-    box, so a blurred detection already scores better than none); ``seen.detected`` is the
-    search's verdict (``rewards.target_found``, with the optional sharpness gate), which
-    ends the episode.
+
+class FocusMove(NamedTuple):
+    """What one A_L move did. ``seen.detected``: the target was found (with the detection
+    rule's optional sharpness gate); ``over``: the search ended; ``lens_moves``: moves made
+    (2 when the peak rule sent the lens back to the peak's frame)."""
+
+    frame: Frame
+    seen: TargetSeen
+    reward: float
+    lens_moves: int
+    over: bool
+
+
+class FocusSearch:
+    """One A_L search: its moves, its stop rule (``envs.stop``) and its observations.
+
+    The paper's A_L (``stop_rule="detection"``, no ``observe_previous``) is memoryless: it
+    sees E(I) of the current frame and stops at a detection. The peak rule and the
+    two-frame observation remember the frames of this search (``SearchMemory``): depth
+    from defocus needs two frames at known lens positions to tell the blur's sign and size
+    apart from what the scene is, and the peak rule compares sharpness only within it.
     """
-    lens.set_focus(
-        focus_action_to_v(int(action[0]), int(action[1]), lens.focus_range, focus_action)
-    )
-    frame = camera.grab()
-    seen = senses.target(frame)
-    reward = focus_reward(seen.detected, seen.brisque)
-    found = target_found(seen.detected, seen.brisque, sharp_brisque_max, seen.clipped_fraction)
-    return frame, replace(seen, detected=found), reward
+
+    def __init__(self, camera: Camera, lens: Lens, senses: Senses, config: EpisodeConfig) -> None:
+        self.camera, self.lens, self.senses, self.config = camera, lens, senses, config
+        self.memory = SearchMemory()
+        self._remembers = config.stop_rule == "peak" or config.observe_previous
+        self._previous: np.ndarray | None = None  # E(I) of the frame before this one
+        self._current: np.ndarray | None = None
+
+    def start(self, frame: Frame) -> np.ndarray:
+        """The hand-over: the search begins at ``frame`` (the lens where it is); A_L's first
+        observation."""
+        self.memory.clear()
+        self._previous = self._current = None
+        if self._remembers:
+            self.memory.add(lens_fraction(self.lens), frame, self.senses.target(frame))
+        return self.observe(frame)
+
+    def observe(self, frame: Frame) -> np.ndarray:
+        features = self.senses.features(frame)
+        self._previous = self._current if self._current is not None else features
+        self._current = features
+        parts = [features]
+        if self.config.observe_previous:
+            positions = self.memory.positions
+            relative = self.memory.relative_sharpness()
+            previous_position = positions[-2] if len(positions) > 1 else positions[-1]
+            ratio = relative[-1] - relative[-2] if len(relative) > 1 else 0.0
+            detected = float(self.memory.seen[-1].detected)
+            parts += [
+                self._previous,
+                np.array([previous_position, ratio, detected], dtype=np.float32),
+            ]
+        observation = np.concatenate(parts).astype(np.float32)
+        if self.config.observe_lens:
+            observation = with_lens_position(observation, self.lens, self.config.focus_action)
+        return observation
+
+    def step(self, action: np.ndarray) -> FocusMove:
+        """One move of A_L: set the lens, grab, detect (``FocusMove``).
+
+        Detection rule: the reward is eq. 12 on the detector's own verdict (-0.01 x BRISQUE
+        of any detected box, so a blurred detection already scores better than none); the
+        search ends on ``rewards.target_found`` (with the optional sharpness gate). Peak
+        rule: -1 for every move that does not end the search, eq. 12 on the frame it ends
+        on: the agent is paid for ending in focus quickly, not for passing detections.
+        """
+        config = self.config
+        limits = self.lens.focus_range
+        self.lens.set_focus(
+            focus_action_to_v(int(action[0]), int(action[1]), limits, config.focus_action)
+        )
+        frame = self.camera.grab()
+        seen = self.senses.target(frame)
+        if self._remembers:
+            self.memory.add(lens_fraction(self.lens), frame, seen)
+        if config.stop_rule == "detection":
+            reward = focus_reward(seen.detected, seen.brisque)
+            found = target_found(
+                seen.detected, seen.brisque, config.sharp_brisque_max, seen.clipped_fraction
+            )
+            return FocusMove(frame, replace(seen, detected=found), reward, 1, found)
+        best = peak_behind(self.memory, config.peak_bracket)
+        if best is None:
+            return FocusMove(frame, seen, -1.0, 1, False)
+        moves = 1
+        if best != len(self.memory.positions) - 1:  # the peak is behind: go back to it
+            position = self.memory.positions[best]
+            self.lens.set_focus(limits.clamp(limits.min + position * (limits.max - limits.min)))
+            frame = self.camera.grab()
+            seen = self.senses.target(frame)
+            self.memory.add(lens_fraction(self.lens), frame, seen)
+            moves = 2
+        return FocusMove(frame, seen, focus_reward(seen.detected, seen.brisque), moves, True)
 
 
 def focus_info(frame: Frame, seen: TargetSeen) -> dict[str, Any]:
@@ -96,17 +168,24 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
     `Box(D,)`: the encoder features E(I) of the current frame (D = 1280 for
     efficientnet-lite0), the paper's observation; with `observe_lens=True`, `Box(D + 1,)`:
     also the lens position the driver set, as a fraction of the action grid
-    (`dasha.envs.actions.focus_grid_position`). Never ground truth.
+    (`dasha.envs.actions.focus_grid_position`). With `observe_previous=True` it also holds
+    the previous frame's E(I), its lens position (fraction of the range), the log ratio of
+    this frame's sharpness to it and whether the target is detected now
+    (`FocusSearch.observe`). Never ground truth.
 
     ## Rewards
-    Eq. 12: -1 while the target is not detected; -0.01 x BRISQUE of the detected box.
+    Eq. 12: -1 while the target is not detected; -0.01 x BRISQUE of the detected box. With
+    `stop_rule="peak"`: -1 for every move that does not end the search, eq. 12 on the
+    frame it ends on.
 
     ## Starting State
     Random scene, distance 140..200 cm, illuminance 13..300 lx (simulator); exposure
     metered to a suitable histogram; lens at 24 V.
 
     ## Episode End
-    Terminated when the target is detected; truncated after 10 lens moves (the horizon).
+    Terminated when the target is detected (`stop_rule="detection"`) or when the sharpest
+    detected frame is bracketed by less sharp ones (`stop_rule="peak"`, `dasha.envs.stop`;
+    the lens returns to it); truncated after 10 lens moves (the horizon).
 
     ## Arguments
     `config` (`dasha.envs.config.EpisodeConfig`: conditions, scenes, encoder, detector,
@@ -138,9 +217,8 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
         self.action_space = gym.spaces.MultiDiscrete(
             list(focus_action_shape(self.lens.focus_range, self.config.focus_action))
         )
-        self.observation_space = focus_observation_space(
-            self.senses.feature_dim, self.config.observe_lens
-        )
+        self.observation_space = focus_observation_space(self.senses.feature_dim, self.config)
+        self.search = FocusSearch(self.camera, self.lens, self.senses, self.config)
         self.render_mode = render_mode
         self._frame: Frame | None = None
         self._moves = 0
@@ -157,31 +235,21 @@ class FocusEnv(gym.Env[np.ndarray, np.ndarray]):
             "exposure_us": self._frame.exposure_us,
             **truth_info(self._frame),
         }
-        return self._observation(self._frame), info
+        return self.search.start(self._frame), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        frame, seen, reward = focus_step(
-            self.camera,
-            self.lens,
-            self.senses,
-            action,
-            self.config.sharp_brisque_max,
-            self.config.focus_action,
-        )
-        self._frame = frame
-        self._moves += 1
-        terminated = seen.detected
+        move = self.search.step(action)
+        self._frame = move.frame
+        self._moves += move.lens_moves
+        terminated = move.over
         truncated = not terminated and self._moves >= HORIZON
         return (
-            self._observation(frame),
-            reward,
+            self.search.observe(move.frame),
+            move.reward,
             terminated,
             truncated,
-            {"moves": self._moves, **focus_info(frame, seen)},
+            {"moves": self._moves, **focus_info(move.frame, move.seen)},
         )
-
-    def _observation(self, frame: Frame) -> np.ndarray:
-        return focus_observation(self.senses, frame, self.lens, self.config.observe_lens)
 
     def render(self) -> Any:
         return frame_rgb(self._frame)

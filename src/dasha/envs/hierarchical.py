@@ -27,13 +27,7 @@ from dasha.envs.exposure import (
     exposure_step,
     truth_info,
 )
-from dasha.envs.focus import (
-    HORIZON,
-    focus_info,
-    focus_observation,
-    focus_observation_space,
-    focus_step,
-)
+from dasha.envs.focus import HORIZON, FocusSearch, focus_info, focus_observation_space
 from dasha.envs.rewards import is_suitable_peak
 from dasha.hardware.base import Frame
 from dasha.perception.histogram import histogram
@@ -73,7 +67,7 @@ class HierarchicalEpisode:
         )
         self.observation_spaces = {
             EXPOSURE: exposure_observation_space(self.senses.feature_dim),
-            FOCUS: focus_observation_space(self.senses.feature_dim, self.config.observe_lens),
+            FOCUS: focus_observation_space(self.senses.feature_dim, self.config),
         }
         self.action_spaces: dict[str, gym.Space[Any]] = {
             EXPOSURE: gym.spaces.Discrete(len(self.table_us)),
@@ -81,6 +75,7 @@ class HierarchicalEpisode:
                 list(focus_action_shape(self.lens.focus_range, self.config.focus_action))
             ),
         }
+        self.search = FocusSearch(self.camera, self.lens, self.senses, self.config)
         self.active = EXPOSURE
         self.lens_moves = 0
         self.first_frame: Frame | None = None
@@ -106,8 +101,7 @@ class HierarchicalEpisode:
         info = truth_info(frame)
         if is_suitable_peak(histogram(frame.as_uint8()).peak):
             self.active = FOCUS
-            obs = focus_observation(self.senses, frame, self.lens, self.config.observe_lens)
-            return {FOCUS: obs}, {FOCUS: info}
+            return {FOCUS: self.search.start(frame)}, {FOCUS: info}
         self.active = EXPOSURE
         return {EXPOSURE: exposure_observation(self.senses, frame)}, {EXPOSURE: info}
 
@@ -137,7 +131,7 @@ class HierarchicalEpisode:
                 {EXPOSURE: info},
             )
         self.active = FOCUS
-        obs = {FOCUS: focus_observation(self.senses, frame, self.lens, self.config.observe_lens)}
+        obs = {FOCUS: self.search.start(frame)}
         return (
             obs,
             {EXPOSURE: reward},
@@ -147,24 +141,21 @@ class HierarchicalEpisode:
         )
 
     def _focus(self, action: Any) -> StepResult:
-        frame, seen, reward = focus_step(
-            self.camera,
-            self.lens,
-            self.senses,
-            np.asarray(action),
-            self.config.sharp_brisque_max,
-            self.config.focus_action,
-        )
-        self.last_frame = frame
-        self.lens_moves += 1
-        done = seen.detected
+        move = self.search.step(np.asarray(action))
+        self.last_frame = move.frame
+        self.lens_moves += move.lens_moves
+        done = move.over
         cut = not done and self.lens_moves >= HORIZON
         if done or cut:
             self.active = ""
-        info = {"moves": self.lens_moves, **focus_info(frame, seen)}
+        info = {
+            "moves": self.lens_moves,
+            "lens_moves": move.lens_moves,
+            **focus_info(move.frame, move.seen),
+        }
         return (
-            {FOCUS: focus_observation(self.senses, frame, self.lens, self.config.observe_lens)},
-            {FOCUS: reward},
+            {FOCUS: self.search.observe(move.frame)},
+            {FOCUS: move.reward},
             {FOCUS: done},
             {FOCUS: cut},
             {FOCUS: info},

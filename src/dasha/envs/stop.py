@@ -1,0 +1,118 @@
+"""When A_L's search is over: the stop rules, and the memory of the frames a search has seen.
+
+Two rules (``EpisodeConfig.stop_rule``):
+
+- ``"detection"``, the paper's: the search ends at the first frame where the detector finds
+  the target (eq. 12), optionally only when the box is sharp by BRISQUE
+  (``EpisodeConfig.sharp_brisque_max``, ``envs.rewards.target_found``). That gate is an
+  absolute threshold fitted to the four paper photographs: an unseen, dark, perfectly
+  focused photo may score above it and the search never ends.
+- ``"peak"``: threshold-free on the scene. Sharpness is compared only between frames of
+  this search, over one region (the box of the best detection so far), so what the scene
+  is cancels out: the search ends once a frame where the target was detected is sharper
+  than the nearest frames on both sides of it in lens position, both within
+  ``peak_bracket`` of it. Then the peak is behind us: the lens goes back to that frame
+  (one more move, counted) and the search ends there.
+
+The bracket is a property of the optics, not of any scene: if the neighbours at +-b are
+less sharp, the sharpness maximum lies within about b/2 of the chosen frame. With b two
+depths of focus (``PEAK_BRACKET``) the chosen frame is within one, i.e. in focus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dasha.errors import ConfigError
+from dasha.hardware.base import Frame
+from dasha.perception._image import crop
+from dasha.perception.senses import TargetSeen
+
+STOP_RULES = ("detection", "peak")
+
+# Two depths of focus as a fraction of the lens's own range: the default optics (25 mm,
+# f/2.5, 5.5 um pixels) blur 45.5 px per dioptre, so 2 px (``sim.optics`` in focus) is
+# 0.044 dpt, and the Varioptic spans 20 dpt over its range: 2 x 0.044 / 20 = 0.0044.
+PEAK_BRACKET = 0.0044
+# Sharpness is the gradient energy of the region after a Gaussian of this sigma, which
+# keeps sensor noise (its own gradient energy, equal in every frame) from ranking frames.
+SHARPNESS_SIGMA_PX = 1.0
+
+
+def check_stop_rule(rule: str) -> str:
+    if rule not in STOP_RULES:
+        raise ConfigError(f"stop_rule={rule!r}: choose among {', '.join(STOP_RULES)}")
+    return rule
+
+
+def region_sharpness(gray: np.ndarray, box: tuple[float, float, float, float] | None) -> float:
+    """Mean squared gradient of the (lightly smoothed) region; the whole frame without a box."""
+    import cv2
+
+    region = crop(gray, box)
+    smooth = cv2.GaussianBlur(region.astype(np.float32), (0, 0), SHARPNESS_SIGMA_PX)
+    gy, gx = np.gradient(smooth)
+    return float(np.mean(gx * gx + gy * gy))
+
+
+@dataclass
+class SearchMemory:
+    """The frames one A_L search has taken: lens position (a fraction of the lens's range),
+    the frame's gray image, and what the detector saw."""
+
+    positions: list[float] = field(default_factory=list)
+    grays: list[np.ndarray] = field(default_factory=list)
+    seen: list[TargetSeen] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.positions.clear()
+        self.grays.clear()
+        self.seen.clear()
+
+    def add(self, position: float, frame: Frame, seen: TargetSeen) -> None:
+        self.positions.append(float(position))
+        self.grays.append(frame.as_uint8())  # frames are monochrome (``hardware.base.Frame``)
+        self.seen.append(seen)
+
+    @property
+    def region(self) -> tuple[float, float, float, float] | None:
+        """The box of the most confident detection so far (``None``: nothing detected)."""
+        detected = [s for s in self.seen if s.detected and s.box is not None]
+        return max(detected, key=lambda s: s.score).box if detected else None
+
+    def sharpness(self) -> list[float]:
+        """Every frame's sharpness over the same region (so only the focus differs)."""
+        box = self.region
+        return [region_sharpness(g, box) for g in self.grays]
+
+    def relative_sharpness(self) -> list[float]:
+        """log(sharpness / the sharpest so far): 0 at the best frame, scene-independent."""
+        values = np.maximum(np.asarray(self.sharpness(), dtype=np.float64), 1e-12)
+        return list(np.log(values / values.max()))
+
+
+def peak_behind(memory: SearchMemory, bracket: float = PEAK_BRACKET) -> int | None:
+    """The index of the frame to return to when the peak rule ends the search, else ``None``.
+
+    The candidate is the sharpest frame where the target was detected; it is the peak when
+    the nearest frames below and above it in lens position are both less sharp and both
+    within ``bracket`` of it (a coarse bracket would stop far from focus).
+    """
+    if memory.region is None:
+        return None
+    sharpness = memory.sharpness()
+    detected = [i for i, s in enumerate(memory.seen) if s.detected]
+    best = max(detected, key=lambda i: sharpness[i])
+    here = memory.positions[best]
+    below = [i for i, p in enumerate(memory.positions) if p < here]
+    above = [i for i, p in enumerate(memory.positions) if p > here]
+    if not below or not above:
+        return None
+    nearest_below = max(below, key=lambda i: memory.positions[i])
+    nearest_above = min(above, key=lambda i: memory.positions[i])
+    for i in (nearest_below, nearest_above):
+        if abs(memory.positions[i] - here) > bracket or sharpness[i] >= sharpness[best]:
+            return None
+    return best

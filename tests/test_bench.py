@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from typer.testing import CliRunner
 
 from dasha.bench.harness import draw_conditions
@@ -114,9 +115,14 @@ def test_gate_bench_reports_pass_rates_by_blur():
             assert 0.0 <= flat[band] <= rate <= 1.0, band
     assert gate["blur_0_1.25_px"] > gate["blur_3.5_inf_px"]
     rules = info["stop_rules"]
-    assert rules.keys() == {"brisque_gate", "blur_estimate"}
-    for rates in rules.values():
-        assert set(rates) == {"blur_0_2_px", "blur_2_3_px", "blur_3_inf_px", "meets_targets"}
+    assert rules.keys() == {"brisque_gate", "blur_estimate", "peak"}
+    for name in ("brisque_gate", "blur_estimate"):
+        assert set(rules[name]) == {"blur_0_2_px", "blur_2_3_px", "blur_3_inf_px", "meets_targets"}
+    peak = rules["peak"]
+    assert peak["sweeps"] == info["conditions"] and 0 <= peak["solvable"] <= peak["sweeps"]
+    if peak["solvable"]:  # every solvable sweep ended in one band or never stopped
+        shares = [v for k, v in peak.items() if k.startswith("stopped_") or k == "never_stopped"]
+        assert sum(shares) == pytest.approx(1.0)
 
 
 def test_stop_rule_rates_score_the_targets():

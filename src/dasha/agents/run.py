@@ -169,7 +169,7 @@ def run_episode(
             report.handed_over = bool(info.get("handed_over"))
             report.peak = info.get("peak")
         else:
-            report.lens_moves += int(info.get("lens_moves", 1))  # 2: the peak rule went back
+            report.lens_moves += int(info.get("moves_made", 1))  # 2: the peak rule went back
             report.detected = bool(info.get("detected"))
             # the position the driver set (a real camera's frames carry no focus_v)
             move["focus_v" if report.focus_unit == "V" else "focus"] = float(episode.lens.focus)

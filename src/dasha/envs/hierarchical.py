@@ -150,8 +150,8 @@ class HierarchicalEpisode:
             self.active = ""
         info = {
             "moves": self.lens_moves,
-            "lens_moves": move.lens_moves,
             **focus_info(move.frame, move.seen),
+            "moves_made": move.lens_moves,  # 2: the peak rule went back to the peak's frame
         }
         return (
             {FOCUS: self.search.observe(move.frame)},

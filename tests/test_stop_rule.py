@@ -120,7 +120,7 @@ def test_two_frame_observation_carries_the_previous_frame(senses):
         focus_action="normalised",
     )
     dim = senses.feature_dim
-    first, info = env.reset(seed=2)
+    first, _ = env.reset(seed=2)
     assert first.shape == (2 * dim + 3 + 1,) == env.observation_space.shape
     assert np.array_equal(first[:dim], first[dim : 2 * dim])  # no move yet: both the same frame
     lens = env.unwrapped.lens

@@ -62,6 +62,12 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{tmp}/run", "--lr-final", "0"], "greater than 0"),
         (["--out", "{tmp}/run", "--scene", "nope"], "unknown scene 'nope'"),
         (["--out", "{tmp}/run", "--ray-address", "127.0.0.1:1"], "nothing answers there"),
+        (["--out", "{tmp}/run", "--stop-rule", "first"], "choose among detection, peak"),
+        (["--out", "{tmp}/run", "--focus-action", "steps"], "choose among volts, normalised"),
+        (
+            ["--out", "{tmp}/run", "--stop-rule", "peak", "--sharp-brisque-max", "18"],
+            "peak stop rule needs no BRISQUE gate",
+        ),
     ],
     "focus": [
         (["--lens", "bogus"], "unknown lens backend"),
@@ -110,6 +116,14 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     ],
     "sim bench": [(["--frames", "0"], "at least 1"), (["--frames", "1000000000"], "at most")],
     "scenes": [(["--library", "{tmp}/no-photos"], "not a folder")],
+    "pretrain": [
+        (["--out", "{tmp}/run", "--episodes", "0"], "at least 1"),
+        (["--out", "{tmp}/run", "--rounds", "0"], "at least 1"),
+        (["--out", "{file}"], "is a file"),
+        (["--out", "{tmp}/run", "--split", "test"], "test split is refused"),
+        (["--out", "{tmp}/run", "--conditions", "paper", "--split", "train"], "split"),
+        (["--out", "{tmp}/run", "--seed", "-1"], "seed"),
+    ],
     "train-bench": [
         (["--backend", "bogus"], "choose among"),
         (["--steps", "0"], "at least 1"),

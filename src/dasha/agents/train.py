@@ -130,6 +130,8 @@ def recipe(
     chosen = {k: v for k, v in given.items() if v is not None}
     options = {**(PAPER_RECIPE if paper else {}), **chosen}
     changes = {k: options.pop(k) for k in list(options) if k in EPISODE_FIELDS}
+    if changes.get("stop_rule") == "peak" and "sharp_brisque_max" not in chosen:
+        changes["sharp_brisque_max"] = None  # the peak rule replaces the recipe's BRISQUE gate
     if changes or episode != TRAINING_EPISODE:
         options["episode"] = replace(episode, **changes)
     return options

@@ -94,6 +94,30 @@ def train_command(
             show_default=False,
         ),
     ] = None,
+    stop_rule: Annotated[
+        str | None,
+        typer.Option(
+            "--stop-rule",
+            help="When A_L's search ends: detection (a detection, with the --sharp-brisque-max gate; the paper's without it) or peak (the sharpest detected frame is bracketed by less sharp ones: no threshold on the scene). [default: detection]",
+            show_default=False,
+        ),
+    ] = None,
+    observe_previous: Annotated[
+        bool | None,
+        typer.Option(
+            "--observe-previous/--no-observe-previous",
+            help="A_L also observes the previous frame: its E(I), lens position and how much sharper this frame is. [default: off]",
+            show_default=False,
+        ),
+    ] = None,
+    focus_action: Annotated[
+        str | None,
+        typer.Option(
+            "--focus-action",
+            help="A_L's action units: volts (the Varioptic's 0.01 V grid) or normalised (a grid over the lens's own range: any lens). [default: volts]",
+            show_default=False,
+        ),
+    ] = None,
     lr_final: Annotated[
         float | None,
         typer.Option(
@@ -139,6 +163,9 @@ def train_command(
             sharp_brisque_max=sharp_brisque_max,
             focus_head=focus_head,
             observe_lens=observe_lens,
+            stop_rule=stop_rule,
+            observe_previous=observe_previous,
+            focus_action=focus_action,
             lr_final=lr_final,
             kl_target=kl_target,
         ),
@@ -150,6 +177,51 @@ def train_command(
         typer.echo(
             f"trained {summary['env_steps']} steps in {summary['wall_s']:.0f} s; policies in {out / 'policies'}"
         )
+
+
+@app.command("pretrain")
+@handle_errors
+def pretrain_command(
+    out: Annotated[
+        Path, typer.Option(help="Run directory: OUT/policies/focus.pt and OUT/pretrain.json.")
+    ],
+    encoder: Encoder = "efficientnet-lite0",
+    backend: BackendName = "auto",
+    scenes: SceneNames = None,
+    conditions: ConditionsName = "full",
+    split: SplitName = None,
+    episodes: Annotated[int, typer.Option(help="A_L episodes collected per round.")] = 600,
+    rounds: Annotated[
+        int,
+        typer.Option(
+            help="Collection rounds: the first follows the expert, later ones the network (DAgger)."
+        ),
+    ] = 2,
+    epochs: Annotated[int, typer.Option(help="Passes over the collected states per round.")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed of the episodes and the network.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Virtual pre-training of A_L: imitate, from images only, a search that knows where focus
+    is (simulator ground truth labels the data, never the policy's input); peak stop rule,
+    two-frame observation, lens-agnostic (normalised) actions. A_H stays the shipped one."""
+    from dataclasses import replace
+
+    from dasha.agents.pretrain import PRETRAIN_EPISODE, PretrainConfig, pretrain
+
+    episode = replace(
+        PRETRAIN_EPISODE,
+        encoder=encoder,
+        backend=backend,
+        **episode_conditions(conditions, split, "train", scenes),
+    )
+    config = PretrainConfig(
+        out=out, episode=episode, episodes=episodes, rounds=rounds, epochs=epochs, seed=seed
+    )
+    summary = pretrain(config, progress=not json_out)
+    if json_out:
+        print_json(summary)
+    else:
+        typer.echo(f"pre-trained A_L in {summary['wall_s']:.0f} s: {summary['policy']}")
 
 
 @app.command("train-bench")

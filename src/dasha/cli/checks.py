@@ -30,6 +30,8 @@ POSITIVE_INTS = {
     "backgrounds_per_target",
     "rl_steps",
     "conditions",  # gate-bench: conditions per blur level
+    "rounds",
+    "epochs",
 }
 # Upper bounds: a count past these is a typo that would run for days or fill the memory
 # (sim bench draws all its frames' settings up front).
@@ -64,6 +66,7 @@ OUTPUTS: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("dasha.cli.agents.focus_command", "save_frames"): DIRECTORY,
     ("dasha.cli.devices.capture", "out"): DIRECTORY,
     ("dasha.cli.agents.train_command", "out"): DIRECTORY,
+    ("dasha.cli.agents.pretrain_command", "out"): DIRECTORY,
     ("dasha.cli.bench.bench_command", "out"): DIRECTORY,
     ("dasha.cli.watch.watch_command", "timeline"): (".json",),
     ("dasha.cli.serve.serve_command", "screenshot"): (".png",),

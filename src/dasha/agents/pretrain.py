@@ -1,0 +1,216 @@
+"""Virtual pre-training of A_L: imitate, from images, a search that knows where focus is.
+
+On the simulator the in-focus lens position is known (ground truth, ``info["in_focus_v"]``).
+An *expert* that knows it searches as the peak stop rule needs (``envs.stop``): jump to
+focus, then take one frame less than a bracket below and one above it; the rule then ends
+the search on the in-focus frame. A_L's network is trained, supervised, to give the
+expert's move the highest probability under its own action distribution (the jump-step
+head's distribution over the lens grid, ``agents.policy.grid_logits``), from its own
+observations only: E(I) of the last two frames, their lens positions and sharpness ratio.
+Ground truth labels the training data; it never reaches the policy's input, so the
+trained A_L acts from images alone, on any scene (the supervised form of the issue's
+"virtual pre-training"; PPO on eq. 12 can fine-tune it from there).
+
+Data are collected in rounds (DAgger, Ross et al. 2011): the first round follows the
+expert with noise, later rounds follow the network being trained, and every state is
+labelled with the expert's move from there, so the network learns to recover from its
+own mistakes, not only from the expert's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dasha.envs.actions import NORMALISED_SHAPE, focus_fraction_to_action
+from dasha.envs.config import EpisodeConfig
+from dasha.errors import ConfigError, require
+
+PRETRAIN_EPISODE = EpisodeConfig(
+    conditions="full",
+    split="train",
+    stop_rule="peak",
+    observe_lens=True,
+    observe_previous=True,
+    focus_action="normalised",
+    cache_size=0,  # continuous conditions: no frame repeats
+)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    out: Path
+    episode: EpisodeConfig = PRETRAIN_EPISODE
+    episodes: int = 600
+    """Episodes collected per round."""
+    rounds: int = 2
+    """Collection rounds: the first follows the expert, the others the network (DAgger)."""
+    epochs: int = 40
+    seed: int = 0
+    hidden: tuple[int, ...] = (256, 256)
+    lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        episode = self.episode
+        wanted = {"stop_rule": "peak", "focus_action": "normalised", "observe_lens": True}
+        wrong = {k: v for k, v in wanted.items() if getattr(episode, k) != v}
+        if wrong:
+            raise ConfigError(
+                "pre-training imitates the peak rule's search on a normalised lens grid: it "
+                f"needs {', '.join(f'{k}={v!r}' for k, v in wrong.items())}"
+            )
+        if episode.split == "test":
+            raise ConfigError("pre-training on the test split is refused: use train")
+        if min(self.episodes, self.rounds, self.epochs) < 1:
+            raise ConfigError("--episodes, --rounds and --epochs must be at least 1")
+
+
+def expert_target(positions: list[float], focus: float, bracket: float) -> float:
+    """The expert's next lens position (fraction of the range) given where this search has
+    been and where focus is: focus itself until a frame lies within half a bracket of it,
+    then the missing side of the bracket (0.9 bracket away, inside it after rounding)."""
+    near = [p for p in positions if abs(p - focus) <= 0.5 * bracket]
+    if not near:
+        return focus
+    centre = min(near, key=lambda p: abs(p - focus))
+    below = any(centre - bracket <= p < centre for p in positions)
+    above = any(centre < p <= centre + bracket for p in positions)
+    if not below:
+        return max(centre - 0.9 * bracket, 0.0)
+    if not above:
+        return min(centre + 0.9 * bracket, 1.0)
+    return centre  # bracketed: the rule ends the search here
+
+
+def grid_index(fraction: float) -> int:
+    coarse, fine = focus_fraction_to_action(fraction)
+    return int(coarse * NORMALISED_SHAPE[1] + fine)
+
+
+def collect(
+    env: Any,
+    episodes: int,
+    rng: np.random.Generator,
+    policy: Any = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(observations, expert grid indices) from ``episodes`` A_L episodes of ``env``
+    (``dasha/Focus-v0``), following the expert with noise or, if given, ``policy``."""
+    from tqdm import tqdm
+
+    from dasha.envs.focus import lens_fraction
+
+    search = env.search
+    bracket = env.config.peak_bracket
+    lens = env.lens
+    observations, labels = [], []
+    for _ in tqdm(range(episodes), disable=not progress, desc="episodes"):
+        obs, info = env.reset(seed=int(rng.integers(2**31)))
+        here = lens.focus
+        lens.set_focus(float(info["in_focus_v"]))  # ground truth: the expert's, never an input
+        focus = lens_fraction(lens)
+        lens.set_focus(here)
+        done = False
+        while not done:
+            target = expert_target(search.memory.positions, focus, bracket)
+            observations.append(obs)
+            labels.append(grid_index(target))
+            if policy is not None:
+                action = policy.act(obs)
+            else:
+                first = len(search.memory.positions) == 1
+                # a probe anywhere first (the 24 V frame shows nothing of the distance), then
+                # the expert's move with an error of a jump's or of a step's size
+                spread = 2.0 * bracket if abs(target - focus) < 1e-12 else 0.3 * bracket
+                moved = rng.uniform(0, 1) if first else target + rng.normal(0, spread)
+                action = np.asarray(focus_fraction_to_action(moved))
+            obs, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+    return np.asarray(observations, np.float32), np.asarray(labels, np.int64)
+
+
+def fit(
+    spec: Any, observations: np.ndarray, labels: np.ndarray, config: PretrainConfig, net: Any
+) -> list[float]:
+    """Cross-entropy of the expert's grid point under the network's lens distribution."""
+    torch = require("torch", "perception")
+    from dasha.agents.policy import grid_logits
+
+    generator = torch.Generator().manual_seed(config.seed)
+    x = torch.as_tensor(observations)
+    y = torch.as_tensor(labels)
+    optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
+    losses = []
+    for _ in range(config.epochs):
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for start in range(0, len(x), 256):
+            batch = order[start : start + 256]
+            params, _ = net(x[batch])
+            log_p = grid_logits(params, spec.action_sizes, spec.head)
+            loss = -log_p.gather(-1, y[batch, None]).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * len(batch)
+        losses.append(total / len(x))
+    return losses
+
+
+def pretrain(config: PretrainConfig, progress: bool = True) -> dict[str, Any]:
+    """Collect, fit and write ``out/policies/focus.pt``; returns a summary."""
+    import gymnasium as gym
+
+    import dasha.envs  # noqa: F401 - registers the envs
+    from dasha.agents.policy import Policy, PolicySpec, action_sizes_of, build_net
+    from dasha.io import write_json
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(config.seed)
+    env = gym.make("dasha/Focus-v0", config=config.episode).unwrapped
+    spec = PolicySpec(
+        agent="focus",
+        obs_dim=int(np.prod(env.observation_space.shape or (0,))),
+        action_sizes=action_sizes_of(env.action_space),
+        encoder=config.episode.encoder,
+        hidden=config.hidden,
+        head="jump-step",
+        observe_lens=True,
+        episode=config.episode,
+        extra={"pretrain": {"episodes": config.episodes, "rounds": config.rounds}},
+    )
+    require("torch", "perception").manual_seed(config.seed)
+    net = build_net(spec)
+    data_x, data_y, rounds = [], [], []
+    policy = None
+    for round_ in range(config.rounds):
+        x, y = collect(env, config.episodes, rng, policy, progress)
+        data_x.append(x)
+        data_y.append(y)
+        losses = fit(spec, np.concatenate(data_x), np.concatenate(data_y), config, net)
+        policy = Policy(spec, net.state_dict())
+        rounds.append({"round": round_, "states": len(x), "loss": losses[-1]})
+    spec = replace(spec, extra={**spec.extra, "states": int(sum(len(x) for x in data_x))})
+    out = Path(config.out) / "policies"
+    out.mkdir(parents=True, exist_ok=True)
+    Policy(spec, net.state_dict()).save(out / "focus.pt")
+    if not (out / "exposure.pt").exists():  # A_H is not pre-trained: the shipped one, so
+        # that `dasha evaluate --policy OUT` runs the whole episode
+        from dasha.agents.run import shipped_policy_dir
+
+        shutil.copyfile(
+            shipped_policy_dir(config.episode.encoder) / "exposure.pt", out / "exposure.pt"
+        )
+    summary = {
+        "episode": config.episode.to_dict(),
+        "rounds": rounds,
+        "wall_s": time.perf_counter() - start,
+        "policy": str(out / "focus.pt"),
+    }
+    write_json(Path(config.out) / "pretrain.json", summary)
+    return summary

@@ -1,0 +1,59 @@
+"""Virtual pre-training of A_L (``agents.pretrain``): the expert, the fit and the policy file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dasha.agents.pretrain import PRETRAIN_EPISODE, PretrainConfig, expert_target, pretrain
+from dasha.agents.run import Policies
+from dasha.envs.stop import PEAK_BRACKET
+from dasha.errors import ConfigError
+
+B = PEAK_BRACKET
+
+
+def test_expert_jumps_to_focus_then_brackets_it():
+    focus = 0.4
+    assert expert_target([0.0], focus, B) == focus  # nothing near focus yet: go there
+    assert expert_target([0.0, 0.9], focus, B) == focus
+    below = expert_target([0.0, focus], focus, B)
+    assert below == pytest.approx(focus - 0.9 * B)  # then the missing sides, inside the bracket
+    above = expert_target([0.0, focus, below], focus, B)
+    assert above == pytest.approx(focus + 0.9 * B)
+    assert expert_target([0.0, focus, below, above], focus, B) == focus  # bracketed: stay
+    # a frame a little off focus counts as the centre; a frame beyond the bracket does not
+    # close its side
+    off = focus + 0.3 * B
+    assert expert_target([off, off + 2 * B], focus, B) == pytest.approx(off - 0.9 * B)
+
+
+def test_pretrain_refuses_what_it_cannot_imitate(tmp_path: Path):
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="stop_rule='peak'"):
+        PretrainConfig(out=tmp_path, episode=replace(PRETRAIN_EPISODE, stop_rule="detection"))
+    with pytest.raises(ConfigError, match="test split is refused"):
+        PretrainConfig(out=tmp_path, episode=replace(PRETRAIN_EPISODE, split="test"))
+
+
+def test_a_tiny_pretraining_writes_a_policy_the_episode_runs(tmp_path: Path):
+    from dasha.agents.run import run_episode
+    from dasha.envs.hierarchical import HierarchicalEpisode
+
+    summary = pretrain(PretrainConfig(out=tmp_path, episodes=3, rounds=2, epochs=3), progress=False)
+    assert [r["round"] for r in summary["rounds"]] == [0, 1]
+    assert all(r["states"] >= 3 and np.isfinite(r["loss"]) for r in summary["rounds"])
+    policies = Policies.load(tmp_path)
+    options = policies.episode_options
+    assert options["stop_rule"] == "peak" and options["observe_previous"]
+    assert options["focus_action"] == "normalised"
+    episode = HierarchicalEpisode(
+        policies.episode(PRETRAIN_EPISODE.with_options(split="val")), senses=None
+    )
+    report, _, _ = run_episode(episode, policies, seed=5)
+    assert report.exposure_moves == 1 and report.stop
+    if report.handed_over:
+        assert 1 <= report.lens_moves <= 11  # the horizon, plus the peak rule's way back

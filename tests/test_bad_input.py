@@ -119,6 +119,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     "pretrain": [
         (["--out", "{tmp}/run", "--episodes", "0"], "at least 1"),
         (["--out", "{tmp}/run", "--rounds", "0"], "at least 1"),
+        (["--out", "{tmp}/run", "--exposure-conditions", "0"], "at least 1"),
         (["--out", "{file}"], "is a file"),
         (["--out", "{tmp}/run", "--split", "test"], "test split is refused"),
         (["--out", "{tmp}/run", "--conditions", "paper", "--split", "train"], "split"),

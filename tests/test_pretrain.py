@@ -43,9 +43,13 @@ def test_a_tiny_pretraining_writes_a_policy_the_episode_runs(tmp_path: Path):
     from dasha.agents.run import run_episode
     from dasha.envs.hierarchical import HierarchicalEpisode
 
-    summary = pretrain(PretrainConfig(out=tmp_path, episodes=3, rounds=2, epochs=3), progress=False)
+    summary = pretrain(
+        PretrainConfig(out=tmp_path, episodes=3, rounds=2, epochs=3, exposure_conditions=4),
+        progress=False,
+    )
     assert [r["round"] for r in summary["rounds"]] == [0, 1]
     assert all(r["states"] >= 3 and np.isfinite(r["loss"]) for r in summary["rounds"])
+    assert summary["exposure"]["conditions"] == 4 and summary["exposure"]["states"] <= 4
     policies = Policies.load(tmp_path)
     options = policies.episode_options
     assert options["stop_rule"] == "peak" and options["observe_previous"]
@@ -57,3 +61,18 @@ def test_a_tiny_pretraining_writes_a_policy_the_episode_runs(tmp_path: Path):
     assert report.exposure_moves == 1 and report.stop
     if report.handed_over:
         assert 1 <= report.lens_moves <= 11  # the horizon, plus the peak rule's way back
+
+
+def test_the_exposure_loss_rewards_mass_on_any_suitable_exposure():
+    import torch
+
+    from dasha.agents.pretrain import suitable_set_loss
+
+    suitable = np.array([[False, True, True, False]])
+    loss = suitable_set_loss(suitable)
+    on_set = torch.tensor([[0.0, 5.0, 5.0, 0.0]])
+    on_one = torch.tensor([[0.0, 10.0, 0.0, 0.0]])  # a single suitable choice is as good
+    off_set = torch.tensor([[5.0, 0.0, 0.0, 5.0]])
+    batch = torch.tensor([0])
+    assert float(loss(on_one, batch)) < 0.01 and float(loss(on_set, batch)) < 0.02
+    assert float(loss(off_set, batch)) > 2.0

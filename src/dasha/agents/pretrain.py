@@ -19,7 +19,6 @@ own mistakes, not only from the expert's.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,6 +50,8 @@ class PretrainConfig:
     rounds: int = 2
     """Collection rounds: the first follows the expert, the others the network (DAgger)."""
     epochs: int = 40
+    exposure_conditions: int = 800
+    """Conditions A_H learns from (each tried at every exposure of the table)."""
     seed: int = 0
     hidden: tuple[int, ...] = (256, 256)
     lr: float = 1e-3
@@ -66,8 +67,10 @@ class PretrainConfig:
             )
         if episode.split == "test":
             raise ConfigError("pre-training on the test split is refused: use train")
-        if min(self.episodes, self.rounds, self.epochs) < 1:
-            raise ConfigError("--episodes, --rounds and --epochs must be at least 1")
+        if min(self.episodes, self.rounds, self.epochs, self.exposure_conditions) < 1:
+            raise ConfigError(
+                "--episodes, --rounds, --epochs and --exposure-conditions must be at least 1"
+            )
 
 
 def expert_target(positions: list[float], focus: float, bracket: float) -> float:
@@ -134,16 +137,12 @@ def collect(
     return np.asarray(observations, np.float32), np.asarray(labels, np.int64)
 
 
-def fit(
-    spec: Any, observations: np.ndarray, labels: np.ndarray, config: PretrainConfig, net: Any
-) -> list[float]:
-    """Cross-entropy of the expert's grid point under the network's lens distribution."""
+def fit(net: Any, observations: np.ndarray, loss: Any, config: PretrainConfig) -> list[float]:
+    """Adam on ``loss(net output, batch indices)`` over minibatches; the loss per epoch."""
     torch = require("torch", "perception")
-    from dasha.agents.policy import grid_logits
 
     generator = torch.Generator().manual_seed(config.seed)
     x = torch.as_tensor(observations)
-    y = torch.as_tensor(labels)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     losses = []
     for _ in range(config.epochs):
@@ -151,15 +150,66 @@ def fit(
         total = 0.0
         for start in range(0, len(x), 256):
             batch = order[start : start + 256]
-            params, _ = net(x[batch])
-            log_p = grid_logits(params, spec.action_sizes, spec.head)
-            loss = -log_p.gather(-1, y[batch, None]).mean()
+            value = loss(net(x[batch])[0], batch)
             optimiser.zero_grad()
-            loss.backward()
+            value.backward()
             optimiser.step()
-            total += float(loss.detach()) * len(batch)
+            total += float(value.detach()) * len(batch)
         losses.append(total / len(x))
     return losses
+
+
+def grid_imitation_loss(spec: Any, labels: np.ndarray) -> Any:
+    """-log p(the expert's grid point) under the network's lens distribution."""
+    torch = require("torch", "perception")
+    from dasha.agents.policy import grid_logits
+
+    y = torch.as_tensor(labels)
+
+    def loss(params: Any, batch: Any) -> Any:
+        log_p = grid_logits(params, spec.action_sizes, spec.head)
+        return -log_p.gather(-1, y[batch, None]).mean()
+
+    return loss
+
+
+def suitable_set_loss(suitable: np.ndarray) -> Any:
+    """-log P(a suitable exposure): every exposure with a suitable histogram earns eq. 11's
+    +1, so the network is asked to put its mass on that set, not on one label of it."""
+    torch = require("torch", "perception")
+    mask = torch.as_tensor(suitable)
+
+    def loss(logits: Any, batch: Any) -> Any:
+        log_p = torch.log_softmax(logits, -1)
+        return -torch.logsumexp(log_p.masked_fill(~mask[batch], -torch.inf), -1).mean()
+
+    return loss
+
+
+def collect_exposure(
+    episode: Any, conditions: int, rng: np.random.Generator, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(A_H's first observations, which exposures of the table give a suitable histogram):
+    the simulator is tried at every exposure of the table from the factory state. Conditions
+    where no exposure is suitable are left out (no move of A_H can succeed there)."""
+    from tqdm import tqdm
+
+    from dasha.envs.hierarchical import EXPOSURE
+    from dasha.envs.rewards import is_suitable_peak
+    from dasha.perception.histogram import histogram
+
+    observations, masks = [], []
+    camera = episode.camera
+    for _ in tqdm(range(conditions), disable=not progress, desc="exposure conditions"):
+        obs, _ = episode.reset(rng)
+        mask = np.zeros(len(episode.table_us), bool)
+        for i, exposure_us in enumerate(episode.table_us):
+            camera.set_exposure_us(float(exposure_us))
+            mask[i] = is_suitable_peak(histogram(camera.grab().as_uint8()).peak)
+        if mask.any():
+            observations.append(obs[EXPOSURE])
+            masks.append(mask)
+    return np.asarray(observations, np.float32), np.asarray(masks, bool)
 
 
 def pretrain(config: PretrainConfig, progress: bool = True) -> dict[str, Any]:
@@ -192,25 +242,46 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> dict[str, Any]:
         x, y = collect(env, config.episodes, rng, policy, progress)
         data_x.append(x)
         data_y.append(y)
-        losses = fit(spec, np.concatenate(data_x), np.concatenate(data_y), config, net)
+        labels = np.concatenate(data_y)
+        losses = fit(net, np.concatenate(data_x), grid_imitation_loss(spec, labels), config)
         policy = Policy(spec, net.state_dict())
         rounds.append({"round": round_, "states": len(x), "loss": losses[-1]})
     spec = replace(spec, extra={**spec.extra, "states": int(sum(len(x) for x in data_x))})
     out = Path(config.out) / "policies"
     out.mkdir(parents=True, exist_ok=True)
     Policy(spec, net.state_dict()).save(out / "focus.pt")
-    if not (out / "exposure.pt").exists():  # A_H is not pre-trained: the shipped one, so
-        # that `dasha evaluate --policy OUT` runs the whole episode
-        from dasha.agents.run import shipped_policy_dir
-
-        shutil.copyfile(
-            shipped_policy_dir(config.episode.encoder) / "exposure.pt", out / "exposure.pt"
-        )
+    exposure = pretrain_exposure(config, rng, progress)
+    exposure.save(out / "exposure.pt")
     summary = {
         "episode": config.episode.to_dict(),
         "rounds": rounds,
+        "exposure": exposure.spec.extra["pretrain"],
         "wall_s": time.perf_counter() - start,
         "policy": str(out / "focus.pt"),
     }
     write_json(Path(config.out) / "pretrain.json", summary)
     return summary
+
+
+def pretrain_exposure(config: PretrainConfig, rng: np.random.Generator, progress: bool) -> Any:
+    """A_H, supervised on the exposures that give a suitable histogram from the factory frame
+    (``collect_exposure``); its observation and action are the paper's."""
+    from dasha.agents.policy import Policy, PolicySpec, action_sizes_of, build_net
+    from dasha.envs.hierarchical import EXPOSURE, HierarchicalEpisode
+
+    episode = HierarchicalEpisode(config.episode)
+    x, suitable = collect_exposure(episode, config.exposure_conditions, rng, progress)
+    if not len(x):
+        raise ConfigError("no condition had a suitable exposure to learn from")
+    spec = PolicySpec(
+        agent=EXPOSURE,
+        obs_dim=int(x.shape[1]),
+        action_sizes=action_sizes_of(episode.action_spaces[EXPOSURE]),
+        encoder=config.episode.encoder,
+        hidden=config.hidden,
+        episode=config.episode,
+    )
+    net = build_net(spec)
+    losses = fit(net, x, suitable_set_loss(suitable), config)
+    facts = {"conditions": config.exposure_conditions, "states": len(x), "loss": losses[-1]}
+    return Policy(replace(spec, extra={"pretrain": facts}), net.state_dict())

@@ -198,12 +198,17 @@ def pretrain_command(
         ),
     ] = 2,
     epochs: Annotated[int, typer.Option(help="Passes over the collected states per round.")] = 40,
+    exposure_conditions: Annotated[
+        int,
+        typer.Option(help="Conditions A_H learns from, each tried at every exposure of the table."),
+    ] = 800,
     seed: Annotated[int, typer.Option(help="Seed of the episodes and the network.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Virtual pre-training of A_L: imitate, from images only, a search that knows where focus
     is (simulator ground truth labels the data, never the policy's input); peak stop rule,
-    two-frame observation, lens-agnostic (normalised) actions. A_H stays the shipped one."""
+    two-frame observation, lens-agnostic (normalised) actions. A_H learns, from its first
+    frame, which exposures give a suitable histogram."""
     from dataclasses import replace
 
     from dasha.agents.pretrain import PRETRAIN_EPISODE, PretrainConfig, pretrain
@@ -215,7 +220,13 @@ def pretrain_command(
         **episode_conditions(conditions, split, "train", scenes),
     )
     config = PretrainConfig(
-        out=out, episode=episode, episodes=episodes, rounds=rounds, epochs=epochs, seed=seed
+        out=out,
+        episode=episode,
+        episodes=episodes,
+        rounds=rounds,
+        epochs=epochs,
+        exposure_conditions=exposure_conditions,
+        seed=seed,
     )
     summary = pretrain(config, progress=not json_out)
     if json_out:

@@ -32,6 +32,7 @@ POSITIVE_INTS = {
     "conditions",  # gate-bench: conditions per blur level
     "rounds",
     "epochs",
+    "exposure_conditions",
 }
 # Upper bounds: a count past these is a typo that would run for days or fill the memory
 # (sim bench draws all its frames' settings up front).

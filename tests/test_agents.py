@@ -10,7 +10,7 @@ import pytest
 
 import dasha.envs  # noqa: F401
 from dasha.agents.policy import Policy, PolicySpec, build_net, greedy_action
-from dasha.agents.run import Policies, run_episode, summarize
+from dasha.agents.run import TRAINED_OPTIONS, Policies, run_episode, summarize
 from dasha.envs.hierarchical import HierarchicalEpisode
 from dasha.errors import ConfigError
 from dasha.perception.senses import Senses
@@ -287,8 +287,7 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, 
     assert policies.focus.spec.head == head and policies.exposure.spec.head == "categorical"
     assert policies.focus.spec.value_trunk == (head != "categorical")
     assert policies.episode_options == {
-        "sharp_brisque_max": config.episode.sharp_brisque_max,
-        "observe_lens": config.episode.observe_lens,
+        name: getattr(config.episode, name) for name in TRAINED_OPTIONS
     }
     assert policies.focus.spec.episode == policies.exposure.spec.episode == config.episode
     assert policies.focus.spec.obs_dim == 1280 + config.episode.observe_lens

@@ -231,3 +231,15 @@ def test_a_wrong_or_missing_token_is_a_clear_error(
     text = " ".join(result.output.split())
     assert message in text and "ray get-auth-token" in text
     assert time.monotonic() - start < 10 and not out.exists()  # not Ray's 20 s of retries
+
+
+@pytest.mark.slow
+def test_train_bench_measures_remote_runners_and_their_ratio() -> None:
+    from dasha.agents.train_bench import bench_training
+
+    result = bench_training(["onnxruntime"], [1, 2], steps=32, batch_steps=32)
+    for runners in (1, 2):
+        run = result[f"env_runners_{runners}"]
+        assert run["timed_steps"]["onnxruntime"] >= 32 and run["steps_per_s"]["onnxruntime"] > 0
+        assert run["sampling"]["onnxruntime"]["fragment_steps"] <= 32 // runners
+    assert result["speedup_over_env_runners_1"]["env_runners_2"]["onnxruntime"] > 0

@@ -68,6 +68,9 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
             ["--out", "{tmp}/run", "--stop-rule", "peak", "--sharp-brisque-max", "18"],
             "peak stop rule needs no BRISQUE gate",
         ),
+        (["--out", "{tmp}/run", "--env-runners", "1", "--env-steps-per-s", "0"], "greater than 0"),
+        (["--out", "{tmp}/run", "--env-runners", "1", "--env-steps-per-s", "nan"], "finite"),
+        (["--out", "{tmp}/run", "--env-steps-per-s", "5"], "give --env-runners"),
     ],
     "focus": [
         (["--lens", "bogus"], "unknown lens backend"),

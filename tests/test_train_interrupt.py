@@ -38,8 +38,8 @@ def test_ctrl_c_saves_a_checkpoint_and_the_policies(tmp_path, monkeypatch) -> No
 
     build = training.build_algorithm
 
-    def interrupted_after_one_update(config):
-        algo = build(config)
+    def interrupted_after_one_update(config, plan=None):
+        algo = build(config, plan)
         real, calls = algo.train, []
 
         def train_once():

@@ -19,6 +19,7 @@ MAY_CHANGE = {
     "steps",
     "ray_address",
     "num_env_runners",
+    "env_steps_per_s",
     "trust_checkpoint",
     "checkpoint_every",
     "checkpoint_every_s",

@@ -23,8 +23,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dasha.agents.cluster import check_cluster, init_ray
 from dasha.agents.policy import HEADS, Policy
 from dasha.agents.resume import check_resume
+from dasha.agents.sampling import (
+    STALLED_ITERATIONS,
+    SamplingPlan,
+    measure_env_speed,
+    plan_sampling,
+)
 from dasha.envs.conditions import ConditionGrid
 from dasha.envs.config import EPISODE_FIELDS, EpisodeConfig
 from dasha.errors import ConfigError, require
@@ -82,6 +89,9 @@ class TrainConfig:
     ray_address: str | None = None
     num_env_runners: int = 0
     """0: sample in the training process (best on 2 cores); N: N remote samplers."""
+    env_steps_per_s: float | None = None
+    """One env runner's env steps per second, which sizes its fragments and RLlib's sample
+    timeout (``dasha.agents.sampling``); None: measured before the run when N >= 1."""
     batch_steps: int = 512
     minibatch_size: int = 128
     epochs: int = 8
@@ -115,6 +125,10 @@ class TrainConfig:
             )
         if self.steps <= 0 or self.batch_steps <= 0:
             raise ConfigError("--steps and the batch size must be positive")
+        if self.num_env_runners < 0:
+            raise ConfigError(f"--env-runners {self.num_env_runners}: must be at least 0")
+        if self.env_steps_per_s is not None and not self.env_steps_per_s > 0:
+            raise ConfigError(f"--env-steps-per-s {self.env_steps_per_s}: must be greater than 0")
         self.out = Path(self.out)
         self.episode = training_episode(self.episode)
         # PPO splits each batch into minibatches: a batch smaller than one minibatch is one minibatch.
@@ -190,6 +204,24 @@ def _env_config(config: TrainConfig) -> dict[str, Any]:
     return {"config": config.episode}
 
 
+def sampling_plan(config: TrainConfig) -> SamplingPlan | None:
+    """How remote env runners sample (``None`` without them: the driver samples, no timeout),
+    from ``config.env_steps_per_s`` or, unset, from the speed of an env measured here."""
+    if config.num_env_runners == 0:
+        return None
+    if config.env_steps_per_s is not None:
+        return plan_sampling(config.batch_steps, config.num_env_runners, config.env_steps_per_s)
+    # A_L's steps (render, encoder, detector, BRISQUE) are the slowest kind: the hierarchical
+    # env, which random exposures mostly end before the hand-over, is timed by its focus env.
+    agent = "exposure" if config.agents == "exposure" else "focus"
+    speed, warmup_s = measure_env_speed(
+        lambda: _make_single_env({**_env_config(config), "agent": agent}), config.seed
+    )
+    return plan_sampling(
+        config.batch_steps, config.num_env_runners, speed, warmup_s=warmup_s, measured=True
+    )
+
+
 def _make_single_env(env_config: dict[str, Any]) -> Any:
     mode = env_config.pop("agent")
     if mode == "exposure":
@@ -201,8 +233,11 @@ def _make_single_env(env_config: dict[str, Any]) -> Any:
     return FocusEnv(**env_config)
 
 
-def build_algorithm(config: TrainConfig) -> Any:
-    """The RLlib PPO algorithm for a training config (Ray must be initialised)."""
+def build_algorithm(config: TrainConfig, plan: SamplingPlan | None = None) -> Any:
+    """The RLlib PPO algorithm for a training config (Ray must be initialised); remote env
+    runners sample by ``plan`` (default: ``sampling_plan(config)``)."""
+    if plan is None:
+        plan = sampling_plan(config)
     ppo = require("ray.rllib.algorithms.ppo", "rl")
     spec_mod = require("ray.rllib.core.rl_module.rl_module", "rl")
     from dasha.agents.rllib_module import DashaPPOModule
@@ -254,10 +289,14 @@ def build_algorithm(config: TrainConfig) -> Any:
         ppo_config = ppo_config.rl_module(rl_module_spec=module_spec(config.agents)).training(
             **optimisation(config.agents)
         )
+    runners: dict[str, Any] = {"rollout_fragment_length": "auto"}  # in-process: one batch
+    if plan is not None:
+        runners = {
+            "rollout_fragment_length": plan.fragment_steps,
+            "sample_timeout_s": plan.sample_timeout_s,
+        }
     ppo_config = (
-        ppo_config.env_runners(
-            num_env_runners=config.num_env_runners, rollout_fragment_length="auto"
-        )
+        ppo_config.env_runners(num_env_runners=config.num_env_runners, **runners)
         .training(
             train_batch_size_per_learner=config.batch_steps,
             minibatch_size=config.minibatch_size,
@@ -268,51 +307,6 @@ def build_algorithm(config: TrainConfig) -> Any:
         .debugging(seed=config.seed)
     )
     return ppo_config.build_algo()
-
-
-def init_ray(address: str | None) -> None:
-    ray = require("ray", "rl")
-    if ray.is_initialized():
-        return
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    if address:
-        try:
-            ray.init(address=address, log_to_driver=False)
-        except Exception as exc:  # ConnectionError, auth, version mismatch: all the user's to fix
-            raise ConfigError(
-                f"--ray-address {address}: cannot join that Ray cluster ({str(exc)[:300]}); "
-                "check the address (and its token), or leave the option out to train locally"
-            ) from exc
-        return
-    if os.environ.get("RAY_ADDRESS") or Path("/tmp/ray/ray_current_cluster").exists():
-        sys.stderr.write(
-            "a Ray cluster is running on this machine (or RAY_ADDRESS is set): training "
-            "starts its own local Ray and leaves it alone; --ray-address auto uses it\n"
-        )
-    # address="local": a private Ray for this run, never a cluster found on the machine.
-    ray.init(
-        address="local",
-        num_cpus=os.cpu_count() or 2,
-        include_dashboard=False,
-        log_to_driver=False,
-    )
-
-
-def _check_reachable(address: str) -> None:
-    """A ``host:port`` that nothing answers on fails in seconds here, not after Ray's minute
-    of retries."""
-    import socket
-
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not port.isdigit():
-        return  # "auto", or a form Ray resolves itself
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as exc:
-        raise ConfigError(
-            f"--ray-address {address}: nothing answers there ({exc}); start the cluster "
-            "(`ray start --head`) or leave the option out to train locally"
-        ) from exc
 
 
 def save_checkpoint(algo: Any, out: Path) -> None:
@@ -373,15 +367,19 @@ def _scalars(result: dict[str, Any], pids: dict[str, str]) -> dict[str, float]:
 
 def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) PPO training; returns a summary (also written to ``out/summary.json``)."""
+    called = time.perf_counter()
     tqdm = require("tqdm", "rl").tqdm
     if config.ray_address:  # everything checked before the run directory is touched
-        _check_reachable(config.ray_address)
+        check_cluster(config.ray_address)
     config.out.mkdir(parents=True, exist_ok=True)
     if (config.out / "checkpoint").exists():  # before Ray starts: refuse early
         verify(config.out / "checkpoint", CHECKPOINT_KIND, trust=config.trust_checkpoint)
     check_resume(config)
     init_ray(config.ray_address)
-    algo = build_algorithm(config)
+    plan = sampling_plan(config)
+    if plan is not None:
+        sys.stderr.write(plan.describe() + "\n")
+    algo = build_algorithm(config, plan)
     curve_path = config.out / "curve.json"
     curve: list[dict[str, float]] = (
         json.loads(curve_path.read_text()) if curve_path.exists() else []
@@ -408,7 +406,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
         disable=not progress,
         desc=f"PPO {config.agents}",
     )
-    iteration = len(curve)
+    iteration, empty = len(curve), 0  # empty: iterations in a row that sampled nothing
     saved_at = time.perf_counter()
 
     def save() -> None:
@@ -421,6 +419,11 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
             result = algo.train()
             iteration += 1
             now = int(result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", sampled))
+            empty = empty + 1 if now <= sampled else 0
+            if plan is not None and empty >= STALLED_ITERATIONS:
+                save()
+                algo.stop()
+                raise plan.stalled(empty)
             bar.update(max(0, min(now, config.steps) - sampled))
             sampled = now
             scalars = _scalars(result, pids)
@@ -461,14 +464,19 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
         from dasha.plots import learning_curve
 
         learning_curve({config.agents: curve}, config.out / "learning_curve.png")
+    wall_s = float(curve[-1]["wall_s"]) if curve else 0.0
     summary = {
         "config": {
             **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
             "episode": config.episode.to_dict(),
         },
         "env_steps": sampled,
-        "wall_s": curve[-1]["wall_s"] if curve else 0.0,
+        "wall_s": wall_s,
+        # over wall_s: sampling and PPO updates, from the first iteration on
+        "env_steps_per_s": round(sampled / wall_s, 2) if wall_s > 0 else None,
+        "startup_s": round(start - called, 2),  # this session's: checks, Ray, env runners
         "iterations": iteration,
+        "sampling": plan.to_dict() if plan is not None else None,
         "policies": {k: str(v) for k, v in paths.items()},
         "final": curve[-1] if curve else {},
     }

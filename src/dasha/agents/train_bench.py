@@ -5,7 +5,8 @@ Every frame is perceived afresh (``cache_size=0``): the throughput of training o
 library large enough that the cache stops hitting. The algorithms of all backends are
 built first and trained in turns, one iteration each, so that background load on a shared
 machine falls on them alike; the first iteration of each (Ray start-up, model loading,
-session warm-up) is not timed. An iteration samples ``batch_steps`` steps and runs one
+session warm-up) is not timed. An iteration samples ``batch_steps`` steps (remote runners in
+fragments sized by ``dasha.agents.sampling``, as in training) and runs one
 small PPO epoch on them, as training does, so the figure is what training gets.
 """
 
@@ -17,7 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dasha.agents.train import TRAINING_EPISODE, TrainConfig, build_algorithm, init_ray
+from dasha.agents.train import (
+    TRAINING_EPISODE,
+    TrainConfig,
+    build_algorithm,
+    init_ray,
+    sampling_plan,
+)
 
 
 def _steps_sampled(result: dict[str, Any]) -> int:
@@ -37,7 +44,7 @@ def bench_training(
     runs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="dasha-train-bench-") as tmp:
         for runners in env_runners:
-            algos = {}
+            algos, plans = {}, {}
             for backend in backends:
                 config = TrainConfig(
                     out=Path(tmp) / f"{backend}-{runners}",
@@ -49,7 +56,8 @@ def bench_training(
                     num_env_runners=runners,
                     seed=seed,
                 )
-                algos[backend] = build_algorithm(config)
+                plans[backend] = sampling_plan(config)  # remote runners: measured here
+                algos[backend] = build_algorithm(config, plans[backend])
             timed = {b: {"steps": 0, "wall_s": 0.0} for b in backends}
             try:
                 # warm-up iteration, not timed
@@ -67,14 +75,22 @@ def bench_training(
             runs[f"env_runners_{runners}"] = {
                 "steps_per_s": {b: round(r, 2) for b, r in rates.items()},
                 "timed_steps": {b: t["steps"] for b, t in timed.items()},
+                "sampling": {b: p.to_dict() if p else None for b, p in plans.items()},
                 f"speedup_over_{backends[0]}": {
                     b: round(rates[b] / rates[backends[0]], 2) for b in backends[1:]
                 },
             }
+    first = f"env_runners_{env_runners[0]}"
+    over_first = {  # runner counts run one after the other: load may differ between them
+        key: {b: round(v / runs[first]["steps_per_s"][b], 2) for b, v in run["steps_per_s"].items()}
+        for key, run in runs.items()
+        if key != first
+    }
     return {
         "agents": "hierarchical",
         "cache_size": 0,
         "batch_steps": batch_steps,
         "backends": backends,
         **runs,
+        **({f"speedup_over_{first}": over_first} if over_first else {}),
     }

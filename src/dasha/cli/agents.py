@@ -63,6 +63,14 @@ def train_command(
     env_runners: Annotated[
         int, typer.Option("--env-runners", help="Remote sampling processes (0: sample in-process).")
     ] = 0,
+    env_steps_per_s: Annotated[
+        float | None,
+        typer.Option(
+            "--env-steps-per-s",
+            help="One env runner's env steps/s, which sizes its fragments and RLlib's sample timeout (with --env-runners). [default: measured before the run, a few seconds]",
+            show_default=False,
+        ),
+    ] = None,
     batch_steps: Annotated[int, typer.Option(help="Environment steps per PPO update.")] = 512,
     paper: Annotated[
         bool,
@@ -141,7 +149,13 @@ def train_command(
     from dataclasses import replace
 
     from dasha.agents.train import TRAINING_EPISODE, TrainConfig, recipe, train
+    from dasha.errors import ConfigError
 
+    if env_steps_per_s is not None and env_runners == 0:
+        raise ConfigError(
+            "--env-steps-per-s sizes the fragments of remote env runners: give --env-runners "
+            "N (>= 1) too, or leave it out"
+        )
     episode = replace(
         TRAINING_EPISODE,
         encoder=encoder,
@@ -155,6 +169,7 @@ def train_command(
         seed=seed,
         ray_address=ray_address,
         num_env_runners=env_runners,
+        env_steps_per_s=env_steps_per_s,
         batch_steps=batch_steps,
         trust_checkpoint=trust_checkpoint,
         **recipe(
@@ -175,7 +190,8 @@ def train_command(
         print_json(summary)
     else:
         typer.echo(
-            f"trained {summary['env_steps']} steps in {summary['wall_s']:.0f} s; policies in {out / 'policies'}"
+            f"trained {summary['env_steps']} steps in {summary['wall_s']:.0f} s "
+            f"({summary['env_steps_per_s']} env steps/s); policies in {out / 'policies'}"
         )
 
 

@@ -46,6 +46,7 @@ POSITIVE_FLOATS = {
     "timeout_s",
     "lr_final",
     "kl_target",
+    "env_steps_per_s",
 }
 UNIT_INTERVAL = {"score_threshold"}
 NON_NEGATIVE_FLOATS = {"sharp_brisque_max"}

@@ -10,7 +10,7 @@ import pytest
 import dasha.envs  # noqa: F401 - registers the envs
 from dasha.envs.actions import focus_fraction_to_action
 from dasha.envs.config import EpisodeConfig
-from dasha.envs.focus import lens_fraction
+from dasha.envs.focus import PREVIOUS_EXTRAS, lens_fraction
 from dasha.envs.stop import PEAK_BRACKET, SearchMemory, peak_behind, region_sharpness
 from dasha.errors import ConfigError
 from dasha.hardware.base import Frame
@@ -121,7 +121,7 @@ def test_two_frame_observation_carries_the_previous_frame(senses):
     )
     dim = senses.feature_dim
     first, _ = env.reset(seed=2)
-    assert first.shape == (2 * dim + 3 + 1,) == env.observation_space.shape
+    assert first.shape == (2 * dim + PREVIOUS_EXTRAS + 1,) == env.observation_space.shape
     assert np.array_equal(first[:dim], first[dim : 2 * dim])  # no move yet: both the same frame
     lens = env.unwrapped.lens
     start = lens_fraction(lens)
@@ -129,3 +129,6 @@ def test_two_frame_observation_carries_the_previous_frame(senses):
     assert np.allclose(second[dim : 2 * dim], first[:dim])  # the previous frame's E(I)
     assert second[2 * dim] == pytest.approx(start)  # and where it was taken
     assert second[-1] == pytest.approx(0.5, abs=1e-3)  # the lens position now
+    has_best, offset = second[2 * dim + 3], second[2 * dim + 4]
+    if has_best:  # the best detected frame is the start or this one: 0 or far away, in brackets
+        assert offset == 0.0 or abs(offset) == pytest.approx(20.0)

@@ -14,7 +14,7 @@ from dasha.envs.config import EpisodeConfig, build_env, episode_config
 from dasha.envs.exposure import frame_rgb, truth_info
 from dasha.envs.metering import meter
 from dasha.envs.rewards import focus_reward, target_found
-from dasha.envs.stop import SearchMemory, peak_behind
+from dasha.envs.stop import SearchMemory, bracket_of, peak_behind
 from dasha.hardware.base import Camera, Frame, Lens
 from dasha.perception.senses import Senses, TargetSeen
 
@@ -29,8 +29,13 @@ def focus_observation_space(feature_dim: int, config: EpisodeConfig) -> gym.spac
 
 
 # What ``observe_previous`` adds beside the previous frame's E(I): its lens position, the
-# log ratio of this frame's sharpness to it, and whether the detector sees the target now.
-PREVIOUS_EXTRAS = 3
+# log ratio of this frame's sharpness to it, whether the detector sees the target now, and
+# where the search stands with the peak rule (``envs.stop.bracket_of``): whether it has a
+# best detected frame, how far that is from here in brackets, and whether each of its
+# sides is closed. The last frames alone do not say which side is still open.
+PREVIOUS_EXTRAS = 7
+# Offsets to the best frame, in brackets, are clipped to this: beyond it only the sign matters.
+BEST_OFFSET_MAX_BRACKETS = 20.0
 
 
 def with_lens_position(features: np.ndarray, lens: Lens, units: str = "volts") -> np.ndarray:
@@ -93,9 +98,25 @@ class FocusSearch:
             previous_position = positions[-2] if len(positions) > 1 else positions[-1]
             ratio = relative[-1] - relative[-2] if len(relative) > 1 else 0.0
             detected = float(self.memory.seen[-1].detected)
+            state = bracket_of(self.memory, self.config.peak_bracket)
+            offset = 0.0
+            if state.best is not None:
+                offset = (positions[state.best] - positions[-1]) / self.config.peak_bracket
+                offset = float(np.clip(offset, -BEST_OFFSET_MAX_BRACKETS, BEST_OFFSET_MAX_BRACKETS))
             parts += [
                 self._previous,
-                np.array([previous_position, ratio, detected], dtype=np.float32),
+                np.array(
+                    [
+                        previous_position,
+                        ratio,
+                        detected,
+                        float(state.best is not None),
+                        offset,
+                        float(state.below),
+                        float(state.above),
+                    ],
+                    dtype=np.float32,
+                ),
             ]
         observation = np.concatenate(parts).astype(np.float32)
         if self.config.observe_lens:

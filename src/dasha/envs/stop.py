@@ -22,6 +22,7 @@ depths of focus (``PEAK_BRACKET``) the chosen frame is within one, i.e. in focus
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -93,26 +94,44 @@ class SearchMemory:
         return list(np.log(values / values.max()))
 
 
-def peak_behind(memory: SearchMemory, bracket: float = PEAK_BRACKET) -> int | None:
-    """The index of the frame to return to when the peak rule ends the search, else ``None``.
+@dataclass(frozen=True)
+class Bracket:
+    """Where a search stands with the peak rule: its best detected frame, and whether a less
+    sharp frame within the bracket closes each side of it."""
 
-    The candidate is the sharpest frame where the target was detected; it is the peak when
-    the nearest frames below and above it in lens position are both less sharp and both
-    within ``bracket`` of it (a coarse bracket would stop far from focus).
-    """
+    best: int | None  # index of the sharpest frame where the target was detected
+    below: bool
+    above: bool
+
+    @property
+    def closed(self) -> bool:
+        return self.best is not None and self.below and self.above
+
+
+def bracket_of(memory: SearchMemory, bracket: float = PEAK_BRACKET) -> Bracket:
+    """The candidate is the sharpest frame where the target was detected; a side is closed
+    when the nearest frame on that side in lens position is less sharp and within
+    ``bracket`` of it (a coarse bracket would stop far from focus)."""
     if memory.region is None:
-        return None
+        return Bracket(None, False, False)
     sharpness = memory.sharpness()
     detected = [i for i, s in enumerate(memory.seen) if s.detected]
     best = max(detected, key=lambda i: sharpness[i])
     here = memory.positions[best]
+
+    def closes(side: list[int], nearest: Any) -> bool:
+        if not side:
+            return False
+        i = nearest(side, key=lambda i: memory.positions[i])
+        return abs(memory.positions[i] - here) <= bracket and sharpness[i] < sharpness[best]
+
     below = [i for i, p in enumerate(memory.positions) if p < here]
     above = [i for i, p in enumerate(memory.positions) if p > here]
-    if not below or not above:
-        return None
-    nearest_below = max(below, key=lambda i: memory.positions[i])
-    nearest_above = min(above, key=lambda i: memory.positions[i])
-    for i in (nearest_below, nearest_above):
-        if abs(memory.positions[i] - here) > bracket or sharpness[i] >= sharpness[best]:
-            return None
-    return best
+    return Bracket(best, closes(below, max), closes(above, min))
+
+
+def peak_behind(memory: SearchMemory, bracket: float = PEAK_BRACKET) -> int | None:
+    """The index of the frame to return to when the peak rule ends the search, else
+    ``None``: the best detected frame once both its sides are closed (``bracket_of``)."""
+    state = bracket_of(memory, bracket)
+    return state.best if state.closed else None

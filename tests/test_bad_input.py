@@ -92,6 +92,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--policy", "{file}"], "is not a directory"),
     ],
     "bench": [
+        (["--out", "{tmp}/b", "--baseline", "autofocus"], "unknown baseline(s) autofocus"),
         (["--out", "{tmp}/b", "--episodes", "0"], "at least 1"),
         (["--out", "{tmp}/b", "--rl-steps", "0"], "at least 1"),
         (["--out", "{file}"], "is a file"),

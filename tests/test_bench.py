@@ -90,8 +90,12 @@ def test_bench_quick_run_writes_table_and_figures(tmp_path):
     for result in payload["breakdown"].values():
         assert sum(s["episodes"] for s in result["per_scene"].values()) == 2
         assert result["per_distance_band"]["100-200 cm"]["episodes"] == 2
+    solvable = payload["solvable"]
+    assert solvable["episodes"] == 2 and set(solvable["success_on_solved_by_any"]) == set(methods)
+    assert solvable["solved_by_any_method"] + solvable["solved_by_no_method"] == 2
     report = (out / "results.md").read_text()
     assert "| dasha |" in report and "## Success (mean lens moves) by distance band" in report
+    assert "were solved by some method" in report
     for fig in (
         "fig3_learning_curves",
         "fig4_detection_map",
@@ -159,3 +163,47 @@ def test_outcome_says_when_the_lens_ended_on_the_background() -> None:
         outcome = _outcome("x", condition, camera, lens, frame, True, 0.0, 1)
         verdicts[where] = (outcome.in_focus, outcome.on_background)
     assert verdicts == {"target": (True, False), "background": (False, True)}
+
+
+def test_solvable_rates_count_what_some_method_and_the_sweep_solved() -> None:
+    from dataclasses import replace
+
+    from dasha.bench.harness import Condition, Outcome
+    from dasha.bench.report import solvable_rates
+
+    base = Outcome("x", Condition({}, 0), False, False, False, 1, 1, 0.0, 0.0, 0.0, 0.0, True, 80.0)
+    won = replace(base, success=True)
+    results = {
+        "dasha": [won, base, base, won],
+        "sweep": [won, won, base, base],
+        "golden": [base, base, base, won],
+    }
+    rates = solvable_rates(results)
+    assert (rates["solved_by_any_method"], rates["solved_by_no_method"]) == (3, 1)
+    assert rates["solved_by_sweep"] == 2
+    assert rates["success_on_solved_by_sweep"]["dasha"] == 0.5  # episodes 0 and 1
+    assert rates["success_on_solved_by_any"]["dasha"] == 2 / 3
+    assert rates["success_on_solved_by_any"]["sweep"] == 2 / 3
+
+
+def test_bench_runs_only_the_chosen_baselines(tmp_path) -> None:
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--quick",
+            "--episodes",
+            "1",
+            "--baseline",
+            "golden",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(summary["methods"]) == {"dasha", "golden"}
+    assert not (out / "rl_baselines").exists()  # no RL baseline was trained
+    assert json.loads((out / "results.json").read_text())["solvable"]["solved_by_sweep"] is None

@@ -7,6 +7,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dasha.bench.harness import Condition, Outcome, summarize
 from dasha.breakdown import EpisodeResult, breakdown, breakdown_markdown
 from dasha.io import atomic_open, write_json
@@ -46,6 +48,32 @@ def targets_check(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def solvable_rates(results: dict[str, list[Outcome]]) -> dict[str, Any]:
+    """Success on the episodes some method solved, and on those the full sweep solved (it
+    tries every lens position, so it bounds what any autofocus can do with this detector);
+    and how many episodes no method solved. All methods ran on the same conditions, in the
+    same order."""
+    methods = list(results)
+    n = len(next(iter(results.values()), []))
+    solved_by_any = [i for i in range(n) if any(results[m][i].success for m in methods)]
+    sweep = results.get("sweep")
+    solved_by_sweep = [i for i in range(n) if sweep and sweep[i].success]
+
+    def rate(method: str, chosen: list[int]) -> float | None:
+        return float(np.mean([results[method][i].success for i in chosen])) if chosen else None
+
+    return {
+        "episodes": n,
+        "solved_by_any_method": len(solved_by_any),
+        "solved_by_no_method": n - len(solved_by_any),
+        "solved_by_sweep": len(solved_by_sweep) if sweep else None,
+        "success_on_solved_by_any": {m: rate(m, solved_by_any) for m in methods},
+        "success_on_solved_by_sweep": {m: rate(m, solved_by_sweep) for m in methods}
+        if sweep
+        else None,
+    }
+
+
 def write_results(
     out: Path,
     results: dict[str, list[Outcome]],
@@ -61,13 +89,21 @@ def write_results(
         "breakdown": {name: method_breakdown(outcomes) for name, outcomes in results.items()},
         "auto_exposure": ae or {},
         "targets": targets_check(summaries),
+        "solvable": solvable_rates(results),
         "paper_table_i": PAPER_TABLE_I,
         "episodes": {name: [_row(o) for o in outcomes] for name, outcomes in results.items()},
     }
     write_json(out / "results.json", payload)
     with atomic_open(out / "results.md", "w") as handle:
         handle.write(
-            markdown_table(summaries, payload["targets"], meta, ae or {}, payload["breakdown"])
+            markdown_table(
+                summaries,
+                payload["targets"],
+                meta,
+                ae or {},
+                payload["breakdown"],
+                payload["solvable"],
+            )
         )
     return payload
 
@@ -91,6 +127,7 @@ def markdown_table(
     meta: dict[str, Any],
     ae: dict[str, dict[str, Any]],
     per_method: dict[str, Any] | None = None,
+    solvable: dict[str, Any] | None = None,
 ) -> str:
     lines = [
         f"# Autofocus benchmark ({meta.get('episodes')} episodes per method, seed {meta.get('seed')})",
@@ -113,6 +150,18 @@ def markdown_table(
             f"{s['lens_moves_mean']:.2f} ({s['lens_moves_p95']:.0f}) | {s['frames_mean']:.1f} | {s['sim_time_s_mean']:.2f} | "
             f"{s['compute_ms_per_decision']:.1f} | {'' if steps is None else steps} | {paper.get('af_time_s', '')} |"
         )
+    if solvable and solvable["episodes"]:
+        lines += [
+            "",
+            f"Solvable: {solvable['solved_by_any_method']} of {solvable['episodes']} episodes were solved by some method "
+            f"({solvable['solved_by_no_method']} by none), {solvable['solved_by_sweep']} by the full sweep.",
+            "",
+            "| method | success on episodes some method solved | success on episodes the sweep solved |",
+            "|---|---|---|",
+        ]
+        by_sweep = solvable.get("success_on_solved_by_sweep") or {}
+        for name, rate in solvable["success_on_solved_by_any"].items():
+            lines.append(f"| {name} | {_share(rate)} | {_share(by_sweep.get(name))} |")
     if ae:
         lines += [
             "",
@@ -138,3 +187,7 @@ def markdown_table(
         "",
     ]
     return "\n".join(lines)
+
+
+def _share(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1%}"

@@ -28,6 +28,7 @@ from dasha.bench.report import write_results
 from dasha.envs.conditions import resolve_split
 from dasha.envs.config import EpisodeConfig
 from dasha.envs.rewards import is_suitable_peak
+from dasha.errors import ConfigError
 from dasha.perception.histogram import histogram
 from dasha.perception.senses import Senses
 
@@ -174,6 +175,20 @@ def _mean_hist(frames: Sequence[Any]) -> np.ndarray:
     return total
 
 
+BASELINES = (*CLASSICAL_AF, *RL_BASELINES)
+
+
+def check_baselines(baselines: Sequence[str] | None) -> list[str]:
+    """The baselines to run (default: all), each a known name."""
+    chosen = list(baselines or BASELINES)
+    unknown = [b for b in chosen if b not in BASELINES]
+    if unknown:
+        raise ConfigError(
+            f"unknown baseline(s) {', '.join(unknown)}: choose among {', '.join(BASELINES)}"
+        )
+    return chosen
+
+
 def train_rl_baselines(
     out: Path,
     steps: int,
@@ -181,6 +196,7 @@ def train_rl_baselines(
     progress: bool,
     episode: EpisodeConfig | None = None,
     trust_checkpoint: bool = False,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Path]:
     """Train (or reuse) both RL baselines in ``out/rl_baselines`` (on ``episode``'s conditions).
 
@@ -189,12 +205,13 @@ def train_rl_baselines(
     from dasha.baselines.rl import MODEL_KIND, train_rl_baseline
     from dasha.trust import verify
 
-    folders = {name: out / "rl_baselines" / name for name in RL_BASELINES}
+    chosen = {name: RL_BASELINES[name] for name in (RL_BASELINES if names is None else names)}
+    folders = {name: out / "rl_baselines" / name for name in chosen}
     for folder in folders.values():
         if (folder / "model.zip").is_file():
             verify(folder / "model.zip", MODEL_KIND, trust=trust_checkpoint)
     paths = {}
-    for name, reward in RL_BASELINES.items():
+    for name, reward in chosen.items():
         folder = folders[name]
         if not (folder / "model.zip").is_file():
             if progress:
@@ -235,13 +252,16 @@ def run_bench(
     conditions: str = "paper",
     split: str | None = None,
     trust_checkpoint: bool = False,
+    baselines: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Every method on ``episodes`` conditions of one condition set and split (``scenes``
-    restricts it); the RL baselines train on the set's train split."""
+    restricts it); the RL baselines train on the set's train split. ``baselines``: the
+    methods to compare DASHA with (default all of ``BASELINES``)."""
     from dasha.agents.run import Policies, shipped_policy_dir
     from dasha.baselines.rl import load_curve
 
     start = time.perf_counter()
+    chosen = check_baselines(baselines)
     sizes = QUICK if quick else FULL
     n = episodes or sizes["episodes"]
     out.mkdir(parents=True, exist_ok=True)
@@ -251,10 +271,20 @@ def run_bench(
     policies = Policies.load(policy)
     rl_steps = rl_steps or sizes["rl_steps"]
     training = EpisodeConfig(conditions=conditions, split=resolve_split(conditions, None, "train"))
-    rl_models = train_rl_baselines(out, rl_steps, seed, progress, training, trust_checkpoint)
+    rl_models = train_rl_baselines(
+        out,
+        rl_steps,
+        seed,
+        progress,
+        training,
+        trust_checkpoint,
+        [b for b in chosen if b in RL_BASELINES],
+    )
     keep: dict[str, Any] = {}
     methods: dict[str, MethodRunner] = {"dasha": dasha_runner(senses, policies, keep)}
-    methods.update({name: classical_runner(name, senses) for name in CLASSICAL_AF})
+    methods.update(
+        {name: classical_runner(name, senses) for name in CLASSICAL_AF if name in chosen}
+    )
     methods.update(
         {name: rl_runner(name, path, senses, trust_checkpoint) for name, path in rl_models.items()}
     )

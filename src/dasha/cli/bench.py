@@ -49,6 +49,14 @@ def bench_command(
         ),
     ] = None,
     trust_checkpoint: TrustCheckpoint = False,
+    baseline: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--baseline",
+            help="A method to compare DASHA with, repeatable: sweep, hill-climb, coarse-fine, golden, phase-shift-rl, tenengrad-rl [default: all]. RL baselines train only when chosen.",
+            show_default=False,
+        ),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the per-method summary as JSON.")
     ] = False,
@@ -70,6 +78,7 @@ def bench_command(
         conditions=chosen["conditions"],
         split=chosen["split"],
         trust_checkpoint=trust_checkpoint,
+        baselines=baseline,
     )
     if json_out:
         print_json(

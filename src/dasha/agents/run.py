@@ -34,7 +34,7 @@ TRAINED_OPTIONS = (
     "observe_previous",
     "focus_action",
 )
-# Why an episode ended: A_L found the target, A_L used its 10 moves, or A_H's frame had an
+# Why an episode ended: A_L's stop rule ended the search, A_L used its 10 moves, or A_H's frame had an
 # unsuitable histogram (no hand-over).
 STOP_FOUND, STOP_HORIZON, STOP_UNSUITABLE = "found", "horizon", "unsuitable exposure"
 # What each move records of the env's info (ground truth only on the simulator). A lens
@@ -155,13 +155,14 @@ def run_episode(
     )
     report.handed_over = episode.active == FOCUS  # resumed with a suitable histogram
     info: dict[str, Any] = {}
+    ended = False
     while episode.active:
         agent = episode.active
         policy = policies.exposure if agent == EXPOSURE else policies.focus
         tick = time.perf_counter()
         action = policy.act(obs[agent])
         report.decision_ms.append((time.perf_counter() - tick) * 1e3)
-        obs, _, _, _, infos = episode.step({agent: action})
+        obs, _, terminated, _, infos = episode.step({agent: action})
         info = infos.get(agent, info)
         move = {"agent": agent, **{k: info[k] for k in MOVE_KEYS[agent] if k in info}}
         if agent == EXPOSURE:
@@ -171,13 +172,14 @@ def run_episode(
         else:
             report.lens_moves += int(info.get("moves_made", 1))  # 2: the peak rule went back
             report.detected = bool(info.get("detected"))
+            ended = bool(terminated.get(FOCUS))  # the stop rule ended the search
             # the position the driver set (a real camera's frames carry no focus_v)
             move["focus_v" if report.focus_unit == "V" else "focus"] = float(episode.lens.focus)
         report.moves.append(move)
     report.stop = (
         STOP_UNSUITABLE
         if not report.handed_over
-        else (STOP_FOUND if report.detected else STOP_HORIZON)
+        else (STOP_FOUND if report.lens_moves and ended else STOP_HORIZON)
     )
     last = episode.last_frame
     assert last is not None and episode.first_frame is not None

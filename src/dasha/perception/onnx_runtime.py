@@ -10,9 +10,14 @@ never leaves a truncated model to be loaded next time; a ``.sha256`` file beside
 model records its own checksum, so a model damaged later (a disk error, a hand edit) is
 noticed and rebuilt instead of run.
 
-Backends are chosen by name (``BACKENDS``): ``onnxruntime``, ``reference`` (each model's
-own framework: torch for the encoders, ``cv2.dnn`` for YOLO) or ``auto``, the fastest one
-the model supports and the machine has (ONNX Runtime when it imports).
+Backends are chosen by name (``BACKENDS``): ``onnxruntime``; ``onnxruntime-int8``, the same
+graphs quantised to int8 (``perception.quantize``: static QDQ, calibrated on simulator
+frames, cached beside the float models); ``reference`` (each model's own framework: torch
+for the encoders, ``cv2.dnn`` for YOLO, the ``brisque`` package's feature code for BRISQUE);
+or ``auto``, per model the first of its backends that the machine has: each model lists
+its backends in that order, fastest first among those that keep the agents' results (so
+float ONNX Runtime for the encoder, whose int8 features cost the exposure agent half its
+successes; README, "Inference backends").
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from dasha.perception.cache import cache_dir, sha256_of
 
 AUTO = "auto"
 ONNXRUNTIME = "onnxruntime"
+ONNXRUNTIME_INT8 = "onnxruntime-int8"
 REFERENCE = "reference"
-BACKENDS = (AUTO, ONNXRUNTIME, REFERENCE)
+BACKENDS = (AUTO, ONNXRUNTIME, ONNXRUNTIME_INT8, REFERENCE)
+ONNX_BACKENDS = (ONNXRUNTIME, ONNXRUNTIME_INT8)  # the ones that need ONNX Runtime
 DEFAULT_BACKEND = AUTO
 
 
@@ -44,16 +51,17 @@ def onnxruntime_available() -> bool:
 
 
 def resolve_backend(name: str, supported: tuple[str, ...], model: str) -> str:
-    """The concrete backend (``onnxruntime`` or ``reference``) that ``model`` runs on.
+    """The concrete backend (not ``auto``) that ``model`` runs on.
 
-    ``supported`` lists the concrete backends the model has, fastest first; ``auto`` takes
-    the first one available here, a named backend the model lacks is an error.
+    ``supported`` lists the concrete backends the model has in ``auto``'s order of
+    preference; ``auto`` takes the first one available here, a named backend the model
+    lacks is an error.
     """
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
     if name == AUTO:
         for candidate in supported:
-            if candidate != ONNXRUNTIME or onnxruntime_available():
+            if candidate not in ONNX_BACKENDS or onnxruntime_available():
                 return candidate
         require_onnxruntime()  # an onnxruntime-only model on a machine without it
     if name not in supported:
@@ -134,8 +142,8 @@ def require_onnxruntime() -> Any:
         import onnxruntime
     except ImportError as exc:
         raise ConfigError(
-            'the onnxruntime backend needs ONNX Runtime: pip install "dasha[perception]" '
-            "(or choose --backend torch)"
+            'the onnxruntime backends need ONNX Runtime: pip install "dasha[perception]" '
+            "(or choose --backend reference)"
         ) from exc
     return onnxruntime
 

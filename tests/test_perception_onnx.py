@@ -111,19 +111,23 @@ def test_any_darknet_cfg_converts(tmp_path):
     np.testing.assert_allclose([d.score for d in got], [d.score for d in want], atol=1e-3)
 
 
+def _identity_model(path):
+    import onnx
+
+    node = onnx.helper.make_node("Identity", ["x"], ["y"])
+    value = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    out_value = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
+    graph = onnx.helper.make_graph([node], "g", [value], [out_value])
+    onnx.save(onnx.helper.make_model(graph), str(path))
+
+
 def test_cache_rebuilt_when_source_changes_or_file_is_damaged(tmp_path, monkeypatch):
     monkeypatch.setenv("DASHA_CACHE", str(tmp_path))
     builds = []
 
     def build(out):
         builds.append(out)
-        import onnx
-
-        node = onnx.helper.make_node("Identity", ["x"], ["y"])
-        value = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
-        out_value = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
-        graph = onnx.helper.make_graph([node], "g", [value], [out_value])
-        onnx.save(onnx.helper.make_model(graph), str(out))
+        _identity_model(out)
 
     key = onnx_runtime.model_key(["a" * 64], "v1")
     path = onnx_runtime.cached_onnx("toy", key, build)
@@ -290,3 +294,17 @@ def test_calibration_frames_are_seeded_and_varied():
     assert not np.array_equal(frames[0], calibration_frames(12, 1)[0])
     means = [float(f.mean()) for f in frames]
     assert max(means) - min(means) > 40  # A_H's bright and dark tries as well as A_L's frames
+
+
+@pytest.mark.parametrize(("setting", "spins"), [(None, "1"), ("1", "1"), ("0", "0")])
+def test_sessions_spin_within_a_run_unless_told_not_to(tmp_path, monkeypatch, setting, spins):
+    if setting is None:
+        monkeypatch.delenv("DASHA_ORT_SPIN", raising=False)
+    else:
+        monkeypatch.setenv("DASHA_ORT_SPIN", setting)
+    path = tmp_path / "toy.onnx"
+    _identity_model(path)
+    options = onnx_runtime.inference_session(path).get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == spins
+    if spins == "1":  # ... and stop the moment run returns
+        assert options.get_session_config_entry("session.force_spinning_stop") == "1"

@@ -137,6 +137,21 @@ def default_intra_op_threads() -> int | None:
     return None
 
 
+def spin_within_run() -> bool:
+    """Whether a session's worker threads spin-wait between the operators of one ``run``
+    (``$DASHA_ORT_SPIN``: ``1`` or ``0``; default on).
+
+    A woken worker costs a futex round trip per operator; EfficientNet-Lite0 has ~90 of
+    them, and spinning through a run took its float forward pass from ~4.3 to ~3.0 ms on
+    the idle 2-core machine. The workers stop spinning when ``run`` returns
+    (``session.force_spinning_stop``), so nothing spins between frames. On cores another
+    process keeps busy spinning is a gamble (5-12 ms against 5.6 ms measured with one core
+    taken): set ``DASHA_ORT_SPIN=0`` there. With one intra-op thread (a Ray env runner gets
+    ``OMP_NUM_THREADS=1``) there are no workers and the setting does nothing.
+    """
+    return os.environ.get("DASHA_ORT_SPIN", "1").strip() != "0"
+
+
 def require_onnxruntime() -> Any:
     try:
         import onnxruntime
@@ -162,9 +177,10 @@ def inference_session(path: Path, intra_op_threads: int | None = None) -> Any:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if intra_op_threads is not None:
         options.intra_op_num_threads = intra_op_threads
-    # A single inference engine per process is the norm here (an RLlib env runner, a bench
-    # worker): spinning threads would only steal the other process's core.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    spin = spin_within_run()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    if spin:  # ... and parked the moment ``run`` returns, so no core is held between frames
+        options.add_session_config_entry("session.force_spinning_stop", "1")
     try:
         return ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]

@@ -13,24 +13,20 @@ def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     return round(_interleaved_median_ms([fn], repeats)[0], 2)
 
 
-# A pause before each timed call: torch's OpenMP workers spin-wait after a forward pass
-# (libgomp's default), and without the pause they would still be spinning on the cores
-# the next backend's call runs on, which no user of that backend pays.
-SETTLE_S = 0.005
-
-
-def _interleaved_median_ms(
-    fns: list[Callable[[], object]], repeats: int, settle_s: float = SETTLE_S
-) -> list[float]:
+def _interleaved_median_ms(fns: list[Callable[[], object]], repeats: int) -> list[float]:
     """Median ms of each function, run in turns so that CPU frequency and background load
-    drift affect all of them alike (what a fair A/B needs on a small machine); each call
-    starts ``settle_s`` after the one before (``SETTLE_S``)."""
+    drift affect all of them alike (what a fair A/B needs on a small machine).
+
+    In turns, each call also starts with the machine as the previous function left it: an
+    ONNX Runtime encode right after a torch one was measured ~1-2 ms slower than back to
+    back (torch's larger working set in the caches, its OpenMP workers still spinning; a
+    5 ms pause before each call did not remove it), which is why ``bench_perception``'s
+    back-to-back figure is lower than ``bench_backends``' interleaved one."""
     for fn in fns:
         fn()
     samples: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for fn, out in zip(fns, samples, strict=True):
-            time.sleep(settle_s)
             start = time.perf_counter()
             fn()
             out.append((time.perf_counter() - start) * 1e3)
@@ -139,7 +135,6 @@ def bench_backends(
             "brisque": "package" if uses_package_features(AUTO) else "fast",
         },
         "box_px": box,
-        "settle_ms": SETTLE_S * 1e3,
         "ms": {},
     }
     for part, fn in parts.items():

@@ -13,20 +13,24 @@ def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     return round(_interleaved_median_ms([fn], repeats)[0], 2)
 
 
+# A pause before each timed call: after a forward pass torch's OpenMP workers spin-wait
+# (libgomp's default) on the cores for ~20 ms; an ONNX Runtime encode timed right after a
+# torch one was measured ~1.7 ms slower than after another ONNX Runtime encode, 0.3 ms
+# slower 20 ms later, and no slower with OMP_WAIT_POLICY=PASSIVE. No user of one backend
+# pays that, so no timed call starts inside it.
+SETTLE_S = 0.025
+
+
 def _interleaved_median_ms(fns: list[Callable[[], object]], repeats: int) -> list[float]:
     """Median ms of each function, run in turns so that CPU frequency and background load
-    drift affect all of them alike (what a fair A/B needs on a small machine).
-
-    In turns, each call also starts with the machine as the previous function left it: an
-    ONNX Runtime encode right after a torch one was measured ~1-2 ms slower than back to
-    back (torch's larger working set in the caches, its OpenMP workers still spinning; a
-    5 ms pause before each call did not remove it), which is why ``bench_perception``'s
-    back-to-back figure is lower than ``bench_backends``' interleaved one."""
+    drift affect all of them alike (what a fair A/B needs on a small machine); each timed
+    call starts ``SETTLE_S`` after the previous one ended."""
     for fn in fns:
         fn()
     samples: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for fn, out in zip(fns, samples, strict=True):
+            time.sleep(SETTLE_S)
             start = time.perf_counter()
             fn()
             out.append((time.perf_counter() - start) * 1e3)

@@ -13,24 +13,25 @@ def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     return round(_interleaved_median_ms([fn], repeats)[0], 2)
 
 
-# A pause before each timed call: after a forward pass torch's OpenMP workers spin-wait
-# (libgomp's default) on the cores for ~20 ms; an ONNX Runtime encode timed right after a
-# torch one was measured ~1.7 ms slower than after another ONNX Runtime encode, 0.3 ms
-# slower 20 ms later, and no slower with OMP_WAIT_POLICY=PASSIVE. No user of one backend
-# pays that, so no timed call starts inside it.
+# Before each timed call: a pause, then one untimed call of the same function. After a
+# forward pass torch's OpenMP workers spin-wait (libgomp's default) on the cores for ~20 ms:
+# an ONNX Runtime encode timed right after a torch one ran ~1.7 ms slower than after another
+# ONNX Runtime encode, 0.3 ms slower 20 ms later, and no slower with OMP_WAIT_POLICY=PASSIVE.
+# A pause alone makes torch pay its own workers' wake-up instead (~8 ms on one frame). So
+# each timed call runs as the second of two back to back, with the other backends' work
+# ``SETTLE_S`` behind it: what a loop of that backend alone costs.
 SETTLE_S = 0.025
 
 
 def _interleaved_median_ms(fns: list[Callable[[], object]], repeats: int) -> list[float]:
     """Median ms of each function, run in turns so that CPU frequency and background load
     drift affect all of them alike (what a fair A/B needs on a small machine); each timed
-    call starts ``SETTLE_S`` after the previous one ended."""
-    for fn in fns:
-        fn()
+    call follows a pause and an untimed call of the same function (``SETTLE_S``)."""
     samples: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for fn, out in zip(fns, samples, strict=True):
             time.sleep(SETTLE_S)
+            fn()
             start = time.perf_counter()
             fn()
             out.append((time.perf_counter() - start) * 1e3)

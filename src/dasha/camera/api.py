@@ -256,7 +256,7 @@ class Camera:
             seen.update(
                 AfTargetScore=float(best.score),
                 AfTargetBox=list(box),
-                Brisque=float(brisque_reward_score(image, box)),
+                Brisque=float(brisque_reward_score(image, box, senses.backend)),
             )
         if self.timeline:
             self.timeline[-1].update(seen)

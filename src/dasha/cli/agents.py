@@ -259,7 +259,8 @@ def train_bench_command(
         typer.Option(
             "--backend",
             help="Backends to compare (repeatable; the first is the reference of the ratios): "
-            "reference, onnxruntime. Default: every installed one, reference first.",
+            "reference, onnxruntime, onnxruntime-int8, auto. Default: reference, onnxruntime "
+            "(when installed) and auto, the default (float encoder, int8 YOLO).",
             show_default=False,
         ),
     ] = None,
@@ -282,16 +283,16 @@ def train_bench_command(
     from dasha.agents.train_bench import bench_training
     from dasha.errors import ConfigError
     from dasha.perception.bench import available_backends
-    from dasha.perception.onnx_runtime import AUTO, BACKENDS
+    from dasha.perception.onnx_runtime import AUTO, BACKENDS, ONNXRUNTIME_INT8
 
-    concrete = [b for b in BACKENDS if b != AUTO]
     for name in backend or ():
-        if name not in concrete:
-            raise ConfigError(f"--backend {name!r}: choose among {', '.join(concrete)}")
+        if name not in BACKENDS:
+            raise ConfigError(f"--backend {name!r}: choose among {', '.join(BACKENDS)}")
+    default = [*(b for b in available_backends() if b != ONNXRUNTIME_INT8), AUTO]
     for runners in env_runners or ():
         if not 0 <= runners <= 16:
             raise ConfigError(f"--env-runners {runners}: give 0..16")
-    result = bench_training(backend or available_backends(), env_runners or [0], steps, batch_steps)
+    result = bench_training(backend or default, env_runners or [0], steps, batch_steps)
     if json_out:
         print_json(result)
         return

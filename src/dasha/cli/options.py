@@ -59,7 +59,7 @@ BackendName = Annotated[
     str,
     typer.Option(
         "--backend",
-        help="Inference backend of the encoder and detector: auto (the fastest installed: ONNX Runtime when it imports), onnxruntime, or reference (torch for the encoders, cv2.dnn for YOLO).",
+        help="Inference backend of the perception: auto (per model the fastest installed that keeps the agents' results: float ONNX Runtime for the encoder, int8 for YOLO), onnxruntime, onnxruntime-int8 (every model that has one quantised), or reference (torch for the encoders, cv2.dnn for YOLO, the brisque package's features for BRISQUE).",
     ),
 ]
 SceneNames = Annotated[

@@ -48,8 +48,9 @@ class EpisodeConfig:
     encoder: str = DEFAULT_ENCODER
     detector: str = DEFAULT_DETECTOR
     backend: str = DEFAULT_BACKEND
-    """Inference backend of the encoder and detector: auto (the fastest installed),
-    onnxruntime or reference (torch / cv2.dnn); ``perception.onnx_runtime``."""
+    """Inference backend of the perception: auto (per model the fastest installed that keeps
+    the agents' results), onnxruntime, onnxruntime-int8 or reference (torch / cv2.dnn / the
+    brisque package's features); ``perception.onnx_runtime``."""
     target: str | None = None
     """Class the detector looks for; ``None``: the scene's own target."""
     cache_size: int = 50_000

@@ -13,14 +13,25 @@ def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     return round(_interleaved_median_ms([fn], repeats)[0], 2)
 
 
+# Before each timed call: a pause, then one untimed call of the same function. After a
+# forward pass torch's OpenMP workers spin-wait (libgomp's default) on the cores for ~20 ms:
+# an ONNX Runtime encode timed right after a torch one ran ~1.7 ms slower than after another
+# ONNX Runtime encode, 0.3 ms slower 20 ms later, and no slower with OMP_WAIT_POLICY=PASSIVE.
+# A pause alone makes torch pay its own workers' wake-up instead (~8 ms on one frame). So
+# each timed call runs as the second of two back to back, with the other backends' work
+# ``SETTLE_S`` behind it: what a loop of that backend alone costs.
+SETTLE_S = 0.025
+
+
 def _interleaved_median_ms(fns: list[Callable[[], object]], repeats: int) -> list[float]:
     """Median ms of each function, run in turns so that CPU frequency and background load
-    drift affect all of them alike (what a fair A/B needs on a small machine)."""
-    for fn in fns:
-        fn()
+    drift affect all of them alike (what a fair A/B needs on a small machine); each timed
+    call follows a pause and an untimed call of the same function (``SETTLE_S``)."""
     samples: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for fn, out in zip(fns, samples, strict=True):
+            time.sleep(SETTLE_S)
+            fn()
             start = time.perf_counter()
             fn()
             out.append((time.perf_counter() - start) * 1e3)
@@ -75,9 +86,9 @@ def bench_perception(
 
 def available_backends() -> list[str]:
     """The concrete backends this machine can run, reference first."""
-    from dasha.perception.onnx_runtime import ONNXRUNTIME, REFERENCE, onnxruntime_available
+    from dasha.perception.onnx_runtime import ONNX_BACKENDS, REFERENCE, onnxruntime_available
 
-    return [REFERENCE, *([ONNXRUNTIME] if onnxruntime_available() else [])]
+    return [REFERENCE, *(ONNX_BACKENDS if onnxruntime_available() else ())]
 
 
 def bench_backends(
@@ -88,11 +99,13 @@ def bench_backends(
     batch_size: int = 8,
 ) -> dict[str, Any]:
     """Median ms of the encoder, detector, BRISQUE of the box and a full A_L step (render +
-    encoder + detector + BRISQUE) under each backend, timed in turns in the same run
-    (warm-up excluded), on a simulated frame; ratios are reference / onnxruntime."""
+    encoder + detector + BRISQUE) under each backend and ``auto`` (what it picks per model
+    is ``auto_picks``), timed in turns in the same run (warm-up excluded), on a simulated
+    frame; ``speedup`` is reference / each."""
     from dasha.hardware import open_camera, open_lens
     from dasha.hardware.sim import SimCamera
-    from dasha.perception.brisque import brisque_reward_score
+    from dasha.perception.brisque import brisque_reward_score, uses_package_features
+    from dasha.perception.onnx_runtime import AUTO, REFERENCE
     from dasha.perception.senses import Senses
 
     camera = open_camera("sim", scene=scene, distance_cm=170.0, illuminance_lux=100.0, seed=0)
@@ -101,9 +114,9 @@ def bench_backends(
     open_lens("sim", camera=camera).set_focus(camera.world.optics.in_focus_v(170.0))
     frame = camera.grab()
     image = frame.as_uint8()
-    backends = available_backends()
+    backends = [*available_backends(), AUTO]
     senses = {b: Senses(encoder=encoder, detector=detector, backend=b) for b in backends}
-    box = senses[backends[0]].target(frame).box
+    box = senses[REFERENCE].target(frame).box
     frames = [np.roll(image, 7 * i, axis=1) for i in range(batch_size)]
 
     def a_l_step(s: Senses) -> object:
@@ -114,10 +127,21 @@ def bench_backends(
         "encoder": lambda s: s.encode(frame),
         f"encoder_batch{batch_size}_per_frame": lambda s: s.features_batch_images(frames),
         "detector": lambda s: s._detector().detect(image),
-        "brisque_box": lambda s: brisque_reward_score(image, box),
+        "brisque_box": lambda s: brisque_reward_score(image, box, s.backend),
         "a_l_step": a_l_step,
     }
-    result: dict[str, Any] = {"scene": scene, "backends": backends, "box_px": box, "ms": {}}
+    auto = senses[AUTO]
+    result: dict[str, Any] = {
+        "scene": scene,
+        "backends": backends,
+        "auto_picks": {
+            "encoder": auto._encoder().backend,
+            "detector": getattr(auto._detector(), "backend", REFERENCE),
+            "brisque": "package" if uses_package_features(AUTO) else "fast",
+        },
+        "box_px": box,
+        "ms": {},
+    }
     for part, fn in parts.items():
         times = _interleaved_median_ms(
             [lambda s=senses[b], fn=fn: fn(s) for b in backends],  # type: ignore[misc]
@@ -126,8 +150,8 @@ def bench_backends(
         if part.startswith("encoder_batch"):
             times = [t / batch_size for t in times]
         result["ms"][part] = {b: round(t, 2) for b, t in zip(backends, times, strict=True)}
-    if len(backends) == 2:
-        result["speedup"] = {
-            part: round(ms[backends[0]] / ms[backends[1]], 2) for part, ms in result["ms"].items()
-        }
+    result["speedup"] = {
+        part: {b: round(ms[REFERENCE] / ms[b], 2) for b in backends if b != REFERENCE}
+        for part, ms in result["ms"].items()
+    }
     return result

@@ -21,10 +21,18 @@ replicated to three channels.
 Backends (``backend=``, see ``dasha.perception.onnx_runtime``): ``reference`` runs the torch
 module; ``onnxruntime`` runs the same module exported to ONNX from the same weights at
 first use and cached under a key of the weights' SHA-256 (features equal within 1e-4
-relative, ~5-9x faster one frame at a time on a 2-core CPU). ``auto`` (the default) takes
-ONNX Runtime when it is installed. Export uses torch's TorchScript exporter
-(``dynamo=False``): the newer dynamo exporter needs ``onnxscript``, one more package, and
-the TorchScript one converts these plain CNNs exactly and offline.
+relative; the README's "Inference backends" has the speed-ups, measured by
+``dasha perceive-bench``). ``onnxruntime-int8`` runs that graph quantised to int8
+(``perception.quantize``; features close to float, not equal: see its test for the
+tolerance). ``auto`` (the default) takes float ONNX Runtime when it is installed. Export
+uses torch's TorchScript exporter (``dynamo=False``): the newer dynamo exporter needs
+``onnxscript``, one more package, and the TorchScript one converts these plain CNNs
+exactly and offline.
+
+Preprocessing works on the frame's own channels: a mono frame is resized and normalised
+once and written to the three input planes (the network's input is the mono image
+replicated), straight into the CHW batch the runtime reads, with no HWC intermediate:
+the same numbers as replicating first, at a quarter of the cost.
 """
 
 from __future__ import annotations
@@ -39,19 +47,26 @@ from typing import Any
 import numpy as np
 
 from dasha.errors import ConfigError, require
-from dasha.perception._image import ImageLike, as_rgb
+from dasha.perception._image import ImageLike, as_uint8
 from dasha.perception.onnx_runtime import (
     DEFAULT_BACKEND,
+    ONNX_BACKENDS,
     ONNXRUNTIME,
+    ONNXRUNTIME_INT8,
     REFERENCE,
-    cached_session,
+    cached_onnx,
+    inference_session,
     model_key,
     resolve_backend,
 )
+from dasha.perception.quantize import QuantSettings
 
 DEFAULT_ENCODER = "efficientnet-lite0"
 # Bump when the export changes what the ONNX file computes: cached models are rebuilt.
 _EXPORT_VERSION = "torchscript-export-1"
+# How the int8 encoder is quantised (part of its cache key); chosen on the agents' results,
+# see the README's "Inference backends".
+INT8_SETTINGS = QuantSettings()
 
 
 def set_torch_threads() -> None:
@@ -83,19 +98,34 @@ class Encoder(ABC):
     resize_px = 256
     input_px = 224
     max_batch = 8  # frames per forward pass in encode_batch
+    # ``auto`` takes the first the machine has: not int8, whose features cost the exposure
+    # agent half its successes (README, "Inference backends")
+    backends = (ONNXRUNTIME, ONNXRUNTIME_INT8, REFERENCE)
     mean_rgb: tuple[float, float, float]
     std_rgb: tuple[float, float, float]
 
     def __init__(self, backend: str = DEFAULT_BACKEND) -> None:
-        self.backend = resolve_backend(backend, (ONNXRUNTIME, REFERENCE), f"encoder {self.name}")
+        self.backend = resolve_backend(backend, self.backends, f"encoder {self.name}")
         self._model: Any = None
         self._session: Any = None
-        if self.backend == ONNXRUNTIME:
-            key = model_key([self._weights_sha256()], _EXPORT_VERSION)
-            self._session = cached_session(f"encoder-{self.name}", key, self._export)
+        if self.backend in ONNX_BACKENDS:
+            self._session = inference_session(self._onnx_path())
             self._model = None  # the torch module was only needed to export it
         else:
             self._torch_model()
+
+    def _onnx_path(self) -> Any:
+        """The cached ONNX model of this backend (exported, and quantised for int8, when missing)."""
+        name, key = f"encoder-{self.name}", model_key([self._weights_sha256()], _EXPORT_VERSION)
+        path = cached_onnx(name, key, self._export)
+        if self.backend != ONNXRUNTIME_INT8:
+            return path
+        from dasha.perception.quantize import quantized_onnx
+
+        def inputs(frames: Sequence[np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+            return ({"image": self.preprocess(frame)[None]} for frame in frames)
+
+        return quantized_onnx(name, key, path, inputs, INT8_SETTINGS)
 
     @property
     def model(self) -> Any:
@@ -152,24 +182,31 @@ class Encoder(ABC):
                 opset_version=17,
             )
 
-    def preprocess(self, image: ImageLike) -> np.ndarray:
-        """One image as a normalised CHW float32 array of ``input_px`` square."""
+    def preprocess(self, image: ImageLike, out: np.ndarray | None = None) -> np.ndarray:
+        """One image as a normalised CHW float32 array of ``input_px`` square (written into
+        ``out`` when given); a mono image fills the three planes (module docstring)."""
         import cv2
 
-        rgb = as_rgb(image)
-        height, width = rgb.shape[:2]
+        pixels = as_uint8(image)
+        height, width = pixels.shape[:2]
         scale = self.resize_px / min(height, width)
         size = (max(self.input_px, round(width * scale)), max(self.input_px, round(height * scale)))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        resized = cv2.resize(rgb, size, interpolation=interp)
+        resized = cv2.resize(pixels, size, interpolation=interp)
         top, left = (size[1] - self.input_px) // 2, (size[0] - self.input_px) // 2
         square = resized[top : top + self.input_px, left : left + self.input_px]
-        mean = np.asarray(self.mean_rgb, dtype=np.float32)
-        std = np.asarray(self.std_rgb, dtype=np.float32)
-        return ((square.astype(np.float32) - mean) / std).transpose(2, 0, 1)
+        planes = square[None] if square.ndim == 2 else square.transpose(2, 0, 1)
+        mean = np.asarray(self.mean_rgb, dtype=np.float32)[:, None, None]
+        std = np.asarray(self.std_rgb, dtype=np.float32)[:, None, None]
+        if out is None:
+            out = np.empty((3, self.input_px, self.input_px), dtype=np.float32)
+        np.subtract(planes, mean, out=out, dtype=np.float32)
+        return np.divide(out, std, out=out)
 
     def _forward(self, images: Sequence[ImageLike]) -> np.ndarray:
-        stacked = np.stack([self.preprocess(image) for image in images])
+        stacked = np.empty((len(images), 3, self.input_px, self.input_px), dtype=np.float32)
+        for image, out in zip(images, stacked, strict=True):
+            self.preprocess(image, out)
         if self._session is not None:
             (features,) = self._session.run(None, {"image": stacked})
             return np.asarray(features).reshape(len(images), -1)

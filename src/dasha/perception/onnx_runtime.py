@@ -10,9 +10,14 @@ never leaves a truncated model to be loaded next time; a ``.sha256`` file beside
 model records its own checksum, so a model damaged later (a disk error, a hand edit) is
 noticed and rebuilt instead of run.
 
-Backends are chosen by name (``BACKENDS``): ``onnxruntime``, ``reference`` (each model's
-own framework: torch for the encoders, ``cv2.dnn`` for YOLO) or ``auto``, the fastest one
-the model supports and the machine has (ONNX Runtime when it imports).
+Backends are chosen by name (``BACKENDS``): ``onnxruntime``; ``onnxruntime-int8``, the same
+graphs quantised to int8 (``perception.quantize``: static QDQ, calibrated on simulator
+frames, cached beside the float models); ``reference`` (each model's own framework: torch
+for the encoders, ``cv2.dnn`` for YOLO, the ``brisque`` package's feature code for BRISQUE);
+or ``auto``, per model the first of its backends that the machine has: each model lists
+its backends in that order, fastest first among those that keep the agents' results (so
+float ONNX Runtime for the encoder, whose int8 features cost the exposure agent half its
+successes; README, "Inference backends").
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from dasha.perception.cache import cache_dir, sha256_of
 
 AUTO = "auto"
 ONNXRUNTIME = "onnxruntime"
+ONNXRUNTIME_INT8 = "onnxruntime-int8"
 REFERENCE = "reference"
-BACKENDS = (AUTO, ONNXRUNTIME, REFERENCE)
+BACKENDS = (AUTO, ONNXRUNTIME, ONNXRUNTIME_INT8, REFERENCE)
+ONNX_BACKENDS = (ONNXRUNTIME, ONNXRUNTIME_INT8)  # the ones that need ONNX Runtime
 DEFAULT_BACKEND = AUTO
 
 
@@ -44,16 +51,17 @@ def onnxruntime_available() -> bool:
 
 
 def resolve_backend(name: str, supported: tuple[str, ...], model: str) -> str:
-    """The concrete backend (``onnxruntime`` or ``reference``) that ``model`` runs on.
+    """The concrete backend (not ``auto``) that ``model`` runs on.
 
-    ``supported`` lists the concrete backends the model has, fastest first; ``auto`` takes
-    the first one available here, a named backend the model lacks is an error.
+    ``supported`` lists the concrete backends the model has in ``auto``'s order of
+    preference; ``auto`` takes the first one available here, a named backend the model
+    lacks is an error.
     """
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
     if name == AUTO:
         for candidate in supported:
-            if candidate != ONNXRUNTIME or onnxruntime_available():
+            if candidate not in ONNX_BACKENDS or onnxruntime_available():
                 return candidate
         require_onnxruntime()  # an onnxruntime-only model on a machine without it
     if name not in supported:
@@ -129,13 +137,28 @@ def default_intra_op_threads() -> int | None:
     return None
 
 
+def spin_within_run() -> bool:
+    """Whether a session's worker threads spin-wait between the operators of one ``run``
+    (``$DASHA_ORT_SPIN``: ``1`` or ``0``; default on).
+
+    A woken worker costs a futex round trip per operator; EfficientNet-Lite0 has ~90 of
+    them, and spinning through a run took its float forward pass from ~4.3 to ~3.0 ms on
+    the idle 2-core machine. The workers stop spinning when ``run`` returns
+    (``session.force_spinning_stop``), so nothing spins between frames. On cores another
+    process keeps busy spinning is a gamble (5-12 ms against 5.6 ms measured with one core
+    taken): set ``DASHA_ORT_SPIN=0`` there. With one intra-op thread (a Ray env runner gets
+    ``OMP_NUM_THREADS=1``) there are no workers and the setting does nothing.
+    """
+    return os.environ.get("DASHA_ORT_SPIN", "1").strip() != "0"
+
+
 def require_onnxruntime() -> Any:
     try:
         import onnxruntime
     except ImportError as exc:
         raise ConfigError(
-            'the onnxruntime backend needs ONNX Runtime: pip install "dasha[perception]" '
-            "(or choose --backend torch)"
+            'the onnxruntime backends need ONNX Runtime: pip install "dasha[perception]" '
+            "(or choose --backend reference)"
         ) from exc
     return onnxruntime
 
@@ -154,9 +177,10 @@ def inference_session(path: Path, intra_op_threads: int | None = None) -> Any:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if intra_op_threads is not None:
         options.intra_op_num_threads = intra_op_threads
-    # A single inference engine per process is the norm here (an RLlib env runner, a bench
-    # worker): spinning threads would only steal the other process's core.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    spin = spin_within_run()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    if spin:  # ... and parked the moment ``run`` returns, so no core is held between frames
+        options.add_session_config_entry("session.force_spinning_stop", "1")
     try:
         return ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]

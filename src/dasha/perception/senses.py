@@ -192,6 +192,7 @@ class Senses:
             )
         )
         self.default_target = target
+        self.backend = backend  # also picks BRISQUE's feature code (``perception.brisque``)
         self._features = _Lru(cache_size)
         self._targets = _Lru(cache_size)
         self._brisque = _Lru(cache_size)
@@ -242,7 +243,7 @@ class Senses:
         from dasha.perception.brisque import brisque_reward_score
 
         return self._brisque.get_or(
-            frame_key(frame), lambda: brisque_reward_score(frame.as_uint8())
+            frame_key(frame), lambda: brisque_reward_score(frame.as_uint8(), backend=self.backend)
         )
 
     def _see(self, frame: Frame, class_name: str | None) -> TargetSeen:
@@ -261,7 +262,7 @@ class Senses:
             True,
             float(found.score),
             box,
-            brisque_reward_score(image, box),
+            brisque_reward_score(image, box, self.backend),
             clipped_fraction(image, box),
         )
 
@@ -284,7 +285,7 @@ class Senses:
             detections = timed(ms, "detector", lambda: detector.detect(gray))
         target = best(detections, target_class) if target_class is not None else None
         box = target.box if target is not None else None
-        score = timed(ms, "brisque", lambda: brisque_score(gray, box))
+        score = timed(ms, "brisque", lambda: brisque_score(gray, box, backend=self.backend))
         focus = timed(ms, "focus", lambda: all_focus_measures(gray, box)) if with_focus else {}
         ms["total"] = round(sum(ms.values()), 2)
         return Percept(features, hist, detections, target, score, focus, ms)

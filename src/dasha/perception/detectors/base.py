@@ -33,7 +33,8 @@ class Detector(ABC):
 
     name: str = "detector"
     classes: tuple[str, ...] = ()
-    # Concrete backends a detector runs on, fastest first (``perception.onnx_runtime``);
+    # Concrete backends a detector runs on, in the order ``auto`` tries them: fastest first
+    # among those that keep the agents' results (``perception.onnx_runtime``);
     # a detector without the attribute has one (its own framework) and takes no ``backend``.
     # One that runs only on ONNX Runtime declares ``(ONNXRUNTIME,)``.
     backends: tuple[str, ...]

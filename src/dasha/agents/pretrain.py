@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from dasha.envs.actions import NORMALISED_SHAPE, focus_fraction_to_action
+from dasha.envs.actions import focus_fraction_to_action, normalised_point, range_fraction
 from dasha.envs.config import EpisodeConfig
 from dasha.errors import ConfigError, require
 
@@ -90,11 +90,6 @@ def expert_target(positions: list[float], focus: float, bracket: float) -> float
     return centre  # bracketed: the rule ends the search here
 
 
-def grid_index(fraction: float) -> int:
-    coarse, fine = focus_fraction_to_action(fraction)
-    return int(coarse * NORMALISED_SHAPE[1] + fine)
-
-
 def collect(
     env: Any,
     episodes: int,
@@ -106,23 +101,19 @@ def collect(
     (``dasha/Focus-v0``), following the expert with noise or, if given, ``policy``."""
     from tqdm import tqdm
 
-    from dasha.envs.focus import lens_fraction
-
     search = env.search
     bracket = env.config.peak_bracket
     lens = env.lens
     observations, labels = [], []
     for _ in tqdm(range(episodes), disable=not progress, desc="episodes"):
         obs, info = env.reset(seed=int(rng.integers(2**31)))
-        here = lens.focus
-        lens.set_focus(float(info["in_focus_v"]))  # ground truth: the expert's, never an input
-        focus = lens_fraction(lens)
-        lens.set_focus(here)
+        # ground truth: the expert's, never an input
+        focus = range_fraction(float(info["in_focus_v"]), lens.focus_range)
         done = False
         while not done:
             target = expert_target(search.memory.positions, focus, bracket)
             observations.append(obs)
-            labels.append(grid_index(target))
+            labels.append(normalised_point(target))
             if policy is not None:
                 action = policy.act(obs)
             else:

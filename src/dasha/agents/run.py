@@ -177,9 +177,7 @@ def run_episode(
             move["focus_v" if report.focus_unit == "V" else "focus"] = float(episode.lens.focus)
         report.moves.append(move)
     report.stop = (
-        STOP_UNSUITABLE
-        if not report.handed_over
-        else (STOP_FOUND if report.lens_moves and ended else STOP_HORIZON)
+        STOP_UNSUITABLE if not report.handed_over else (STOP_FOUND if ended else STOP_HORIZON)
     )
     last = episode.last_frame
     assert last is not None and episode.first_frame is not None

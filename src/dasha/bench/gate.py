@@ -179,8 +179,8 @@ def peak_sweeps(
     """
     from tqdm import tqdm
 
-    from dasha.envs.actions import exposure_table_us, focus_fraction_to_action
-    from dasha.envs.focus import FocusSearch, lens_fraction
+    from dasha.envs.actions import exposure_table_us, focus_fraction_to_action, range_fraction
+    from dasha.envs.focus import FocusSearch
     from dasha.envs.metering import meter
     from dasha.perception.senses import Senses
 
@@ -193,12 +193,10 @@ def peak_sweeps(
         draw_conditions(conditions, seed, base), disable=not progress, desc="sweeps"
     ):
         camera, lens = open_condition_rig(condition)
-        lens.set_focus(float(camera.grab().meta["in_focus_v"]))
-        focus = lens_fraction(lens)
+        focus = range_fraction(float(camera.grab().meta["in_focus_v"]), lens.focus_range)
         side = 1.0 if rng.random() < 0.5 else -1.0
         position = focus - side * rng.uniform(5, span_brackets) * config.peak_bracket
         step = side * 0.9 * config.peak_bracket  # inside the bracket on the lens's grid too
-        lens.set_focus(lens.focus_range.min)  # meter as at a hand-over, then start the sweep
         search = FocusSearch(camera, lens, senses, config)
         frame = meter(camera, exposure_table_us(camera.exposure_range_us))
         search.start(frame)

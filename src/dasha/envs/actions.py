@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dasha.errors import ConfigError
+from dasha.errors import check_choice
 from dasha.hardware.base import Range
 
 ORIGINAL_EXPOSURE_TABLE_US = np.concatenate(
@@ -41,12 +41,11 @@ FINE_STEP_V = 0.01
 FINE_STEPS = 100
 FOCUS_ACTION_UNITS = ("volts", "normalised")
 NORMALISED_SHAPE = (47, FINE_STEPS)  # as many points as the Varioptic's volts grid
+NORMALISED_LAST_POINT = NORMALISED_SHAPE[0] * NORMALISED_SHAPE[1] - 1  # at the lens maximum
 
 
 def check_focus_action(units: str) -> str:
-    if units not in FOCUS_ACTION_UNITS:
-        raise ConfigError(f"focus_action={units!r}: choose among {', '.join(FOCUS_ACTION_UNITS)}")
-    return units
+    return check_choice("focus_action", units, FOCUS_ACTION_UNITS)
 
 
 def exposure_table_us(limits_us: Range) -> np.ndarray:
@@ -63,13 +62,22 @@ def focus_action_shape(limits_v: Range, units: str = "volts") -> tuple[int, int]
     return coarse, FINE_STEPS
 
 
+def range_fraction(value: float, limits: Range) -> float:
+    """Where ``value`` lies in ``limits``, as a fraction (0 = the minimum; clamped)."""
+    return (limits.clamp(value) - limits.min) / (limits.max - limits.min)
+
+
+def range_value(fraction: float, limits: Range) -> float:
+    """The device value at ``fraction`` of ``limits`` (the inverse of ``range_fraction``)."""
+    return limits.clamp(limits.min + fraction * (limits.max - limits.min))
+
+
 def focus_action_to_v(coarse: int, fine: int, limits_v: Range, units: str = "volts") -> float:
     """Monotonic (coarse, fine) -> the lens's own unit (volts for the liquid lens), clamped
     to the lens limits."""
     if check_focus_action(units) == "normalised":
-        points = NORMALISED_SHAPE[0] * NORMALISED_SHAPE[1] - 1
-        fraction = (int(coarse) * NORMALISED_SHAPE[1] + int(fine)) / points
-        return round(limits_v.clamp(limits_v.min + fraction * (limits_v.max - limits_v.min)), 4)
+        fraction = (int(coarse) * NORMALISED_SHAPE[1] + int(fine)) / NORMALISED_LAST_POINT
+        return round(range_value(fraction, limits_v), 4)
     value = limits_v.min + int(coarse) * COARSE_STEP_V + int(fine) * FINE_STEP_V
     return round(limits_v.clamp(value), 2)
 
@@ -85,12 +93,16 @@ def focus_grid_position(focus_v: float, limits_v: Range, units: str = "volts") -
     (0 = the lens minimum; grid point h of ``coarse * fine`` sits at ``h / (coarse * fine)``)."""
     coarse, fine = focus_action_shape(limits_v, units)
     if units == "normalised":  # point h sits at h / (points - 1) of the range
-        fraction = (limits_v.clamp(focus_v) - limits_v.min) / (limits_v.max - limits_v.min)
-        return fraction * (coarse * fine - 1) / (coarse * fine)
+        return range_fraction(focus_v, limits_v) * (coarse * fine - 1) / (coarse * fine)
     return (limits_v.clamp(focus_v) - limits_v.min) / FINE_STEP_V / (coarse * fine)
+
+
+def normalised_point(fraction: float) -> int:
+    """The normalised grid point nearest ``fraction`` of the lens's range (clamped to 0..1):
+    ``coarse * fine_n + fine`` of its action."""
+    return round(min(max(fraction, 0.0), 1.0) * NORMALISED_LAST_POINT)
 
 
 def focus_fraction_to_action(fraction: float) -> tuple[int, int]:
     """The normalised action nearest ``fraction`` of the lens's range (clamped to 0..1)."""
-    points = NORMALISED_SHAPE[0] * NORMALISED_SHAPE[1] - 1
-    return divmod(round(min(max(fraction, 0.0), 1.0) * points), NORMALISED_SHAPE[1])
+    return divmod(normalised_point(fraction), NORMALISED_SHAPE[1])

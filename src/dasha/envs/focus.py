@@ -8,7 +8,13 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 
-from dasha.envs.actions import focus_action_shape, focus_action_to_v, focus_grid_position
+from dasha.envs.actions import (
+    focus_action_shape,
+    focus_action_to_v,
+    focus_grid_position,
+    range_fraction,
+    range_value,
+)
 from dasha.envs.conditions import RigFactory, reset_rig
 from dasha.envs.config import EpisodeConfig, build_env, episode_config
 from dasha.envs.exposure import frame_rgb, truth_info
@@ -45,8 +51,7 @@ def with_lens_position(features: np.ndarray, lens: Lens, units: str = "volts") -
 
 def lens_fraction(lens: Lens) -> float:
     """Where the lens is, as a fraction of its own range (0 = its minimum)."""
-    limits = lens.focus_range
-    return (limits.clamp(lens.focus) - limits.min) / (limits.max - limits.min)
+    return range_fraction(lens.focus, lens.focus_range)
 
 
 class FocusMove(NamedTuple):
@@ -153,7 +158,7 @@ class FocusSearch:
         moves = 1
         if best != len(self.memory.positions) - 1:  # the peak is behind: go back to it
             position = self.memory.positions[best]
-            self.lens.set_focus(limits.clamp(limits.min + position * (limits.max - limits.min)))
+            self.lens.set_focus(range_value(position, limits))
             frame = self.camera.grab()
             seen = self.senses.target(frame)
             self.memory.add(lens_fraction(self.lens), frame, seen)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from dasha.errors import ConfigError
+from dasha.errors import check_choice
 from dasha.hardware.base import Frame
 from dasha.perception._image import crop
 from dasha.perception.senses import TargetSeen
@@ -43,9 +43,7 @@ SHARPNESS_SIGMA_PX = 1.0
 
 
 def check_stop_rule(rule: str) -> str:
-    if rule not in STOP_RULES:
-        raise ConfigError(f"stop_rule={rule!r}: choose among {', '.join(STOP_RULES)}")
-    return rule
+    return check_choice("stop_rule", rule, STOP_RULES)
 
 
 def region_sharpness(gray: np.ndarray, box: tuple[float, float, float, float] | None) -> float:
@@ -66,11 +64,16 @@ class SearchMemory:
     positions: list[float] = field(default_factory=list)
     grays: list[np.ndarray] = field(default_factory=list)
     seen: list[TargetSeen] = field(default_factory=list)
+    # Sharpness of the first frames over ``_scored_box``: a step's observation and stop rule
+    # both read it, and only a new frame or a new best box needs any new work.
+    _scores: list[float] = field(default_factory=list, repr=False)
+    _scored_box: tuple[float, float, float, float] | None = field(default=None, repr=False)
 
     def clear(self) -> None:
         self.positions.clear()
         self.grays.clear()
         self.seen.clear()
+        self._scores.clear()
 
     def add(self, position: float, frame: Frame, seen: TargetSeen) -> None:
         self.positions.append(float(position))
@@ -86,7 +89,11 @@ class SearchMemory:
     def sharpness(self) -> list[float]:
         """Every frame's sharpness over the same region (so only the focus differs)."""
         box = self.region
-        return [region_sharpness(g, box) for g in self.grays]
+        if box != self._scored_box:
+            self._scores.clear()
+            self._scored_box = box
+        self._scores += [region_sharpness(g, box) for g in self.grays[len(self._scores) :]]
+        return list(self._scores)
 
     def relative_sharpness(self) -> list[float]:
         """log(sharpness / the sharpest so far): 0 at the best frame, scene-independent."""

@@ -45,12 +45,12 @@ PRETRAIN_EPISODE = EpisodeConfig(
 class PretrainConfig:
     out: Path
     episode: EpisodeConfig = PRETRAIN_EPISODE
-    episodes: int = 600
+    episodes: int = 800
     """Episodes collected per round."""
-    rounds: int = 2
+    rounds: int = 3
     """Collection rounds: the first follows the expert, the others the network (DAgger)."""
     epochs: int = 40
-    exposure_conditions: int = 800
+    exposure_conditions: int = 600
     """Conditions A_H learns from (each tried at every exposure of the table)."""
     seed: int = 0
     hidden: tuple[int, ...] = (256, 256)

@@ -206,18 +206,18 @@ def pretrain_command(
     scenes: SceneNames = None,
     conditions: ConditionsName = "full",
     split: SplitName = None,
-    episodes: Annotated[int, typer.Option(help="A_L episodes collected per round.")] = 600,
+    episodes: Annotated[int, typer.Option(help="A_L episodes collected per round.")] = 800,
     rounds: Annotated[
         int,
         typer.Option(
             help="Collection rounds: the first follows the expert, later ones the network (DAgger)."
         ),
-    ] = 2,
+    ] = 3,
     epochs: Annotated[int, typer.Option(help="Passes over the collected states per round.")] = 40,
     exposure_conditions: Annotated[
         int,
         typer.Option(help="Conditions A_H learns from, each tried at every exposure of the table."),
-    ] = 800,
+    ] = 600,
     seed: Annotated[int, typer.Option(help="Seed of the episodes and the network.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:

@@ -17,3 +17,11 @@ def sim_rig():
     )
     lens = open_lens("sim", camera=camera)
     return camera, lens
+
+
+@pytest.fixture(scope="module")
+def uncached_senses():
+    """The default perception with no cache: every frame perceived afresh."""
+    from dasha.perception.senses import Senses
+
+    return Senses(cache_size=0)

@@ -14,7 +14,7 @@ from dasha.envs.focus import PREVIOUS_EXTRAS, lens_fraction
 from dasha.envs.stop import PEAK_BRACKET, SearchMemory, peak_behind, region_sharpness
 from dasha.errors import ConfigError
 from dasha.hardware.base import Frame
-from dasha.perception.senses import Senses, TargetSeen
+from dasha.perception.senses import TargetSeen
 
 BOX = (20.0, 20.0, 108.0, 108.0)
 
@@ -78,15 +78,10 @@ def test_peak_config_refuses_a_brisque_gate_and_a_bracket_out_of_range():
         EpisodeConfig(stop_rule="first")
 
 
-@pytest.fixture(scope="module")
-def senses():
-    return Senses(cache_size=0)
-
-
-def test_focus_env_peak_rule_ends_a_sweep_in_focus_and_counts_the_way_back(senses):
+def test_focus_env_peak_rule_ends_a_sweep_in_focus_and_counts_the_way_back(uncached_senses):
     env = gym.make(
         "dasha/Focus-v0",
-        senses=senses,
+        senses=uncached_senses,
         scenes=["motorcycle"],
         stop_rule="peak",
         focus_action="normalised",
@@ -110,16 +105,16 @@ def test_focus_env_peak_rule_ends_a_sweep_in_focus_and_counts_the_way_back(sense
     assert abs(lens_fraction(lens) - focus) <= step
 
 
-def test_two_frame_observation_carries_the_previous_frame(senses):
+def test_two_frame_observation_carries_the_previous_frame(uncached_senses):
     env = gym.make(
         "dasha/Focus-v0",
-        senses=senses,
+        senses=uncached_senses,
         scenes=["motorcycle"],
         observe_previous=True,
         observe_lens=True,
         focus_action="normalised",
     )
-    dim = senses.feature_dim
+    dim = uncached_senses.feature_dim
     first, _ = env.reset(seed=2)
     assert first.shape == (2 * dim + PREVIOUS_EXTRAS + 1,) == env.observation_space.shape
     assert np.array_equal(first[:dim], first[dim : 2 * dim])  # no move yet: both the same frame

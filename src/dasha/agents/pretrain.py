@@ -6,7 +6,8 @@ focus, then take one frame less than a bracket below and one above it; the rule 
 the search on the in-focus frame. A_L's network is trained, supervised, to give the
 expert's move the highest probability under its own action distribution (the jump-step
 head's distribution over the lens grid, ``agents.policy.grid_logits``), from its own
-observations only: E(I) of the last two frames, their lens positions and sharpness ratio.
+observations only: E(I) of the last two frames, their lens positions and sharpness ratio,
+and where depth from defocus puts focus from the search's frames (``perception.defocus``).
 Ground truth labels the training data; it never reaches the policy's input, so the
 trained A_L acts from images alone, on any scene (the supervised form of the issue's
 "virtual pre-training"; PPO on eq. 12 can fine-tune it from there).
@@ -36,6 +37,7 @@ PRETRAIN_EPISODE = EpisodeConfig(
     stop_rule="peak",
     observe_lens=True,
     observe_previous=True,
+    observe_defocus=True,
     focus_action="normalised",
     cache_size=0,  # continuous conditions: no frame repeats
 )

@@ -19,10 +19,11 @@ import numpy as np
 from dasha.agents.policy import Policy, action_sizes_of
 from dasha.breakdown import EpisodeResult, breakdown
 from dasha.envs.config import EpisodeConfig
-from dasha.envs.focus import PREVIOUS_EXTRAS, with_lens_position
+from dasha.envs.focus import PREVIOUS_EXTRAS, blur_px_per_range, with_lens_position
 from dasha.envs.hierarchical import EXPOSURE, FOCUS, HierarchicalEpisode
 from dasha.errors import ConfigError
 from dasha.hardware.base import Frame
+from dasha.perception.defocus import estimate_focus, spectrum
 from dasha.perception.encoder import DEFAULT_ENCODER
 
 # What a trained A_L fixes of its episodes: the stop rule it learned and what it observes.
@@ -32,6 +33,7 @@ TRAINED_OPTIONS = (
     "peak_bracket",
     "observe_lens",
     "observe_previous",
+    "observe_defocus",
     "focus_action",
 )
 # Why an episode ended: A_L's stop rule ended the search, A_L used its 10 moves, or A_H's frame had an
@@ -260,6 +262,11 @@ def decision_latency_ms(
         features = episode.senses.encode(frame).astype(np.float32)
         if episode.config.observe_previous:  # the previous frame's E(I) was computed last move
             features = np.concatenate([features, features, np.zeros(PREVIOUS_EXTRAS, np.float32)])
+        if episode.config.observe_defocus:  # this frame's spectrum is new, earlier ones kept
+            now = spectrum(frame.as_uint8())
+            spectra, positions = [now] * 4, [0.30, 0.31, 0.32, 0.33]  # a search 4 moves in
+            estimate = estimate_focus(spectra, positions, blur_px_per_range(episode.config))
+            features = np.concatenate([features, np.asarray(estimate, np.float32), [0.0]])
         if episode.config.observe_lens:  # the driver knows the lens position: no cost to speak of
             features = with_lens_position(features, episode.lens, episode.config.focus_action)
         policies.focus.act(features)

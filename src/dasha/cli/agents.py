@@ -118,6 +118,14 @@ def train_command(
             show_default=False,
         ),
     ] = None,
+    observe_defocus: Annotated[
+        bool | None,
+        typer.Option(
+            "--observe-defocus/--no-observe-defocus",
+            help="A_L also observes where depth from defocus puts focus, from the frames of its search and their lens positions. [default: off]",
+            show_default=False,
+        ),
+    ] = None,
     focus_action: Annotated[
         str | None,
         typer.Option(
@@ -180,6 +188,7 @@ def train_command(
             observe_lens=observe_lens,
             stop_rule=stop_rule,
             observe_previous=observe_previous,
+            observe_defocus=observe_defocus,
             focus_action=focus_action,
             lr_final=lr_final,
             kl_target=kl_target,
@@ -219,6 +228,13 @@ def pretrain_command(
         typer.Option(help="Conditions A_H learns from, each tried at every exposure of the table."),
     ] = 600,
     seed: Annotated[int, typer.Option(help="Seed of the episodes and the network.")] = 0,
+    observe_defocus: Annotated[
+        bool,
+        typer.Option(
+            "--observe-defocus/--no-observe-defocus",
+            help="A_L also observes where depth from defocus puts focus (from the frames of its search).",
+        ),
+    ] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Virtual pre-training of A_L: imitate, from images only, a search that knows where focus
@@ -233,6 +249,7 @@ def pretrain_command(
         PRETRAIN_EPISODE,
         encoder=encoder,
         backend=backend,
+        observe_defocus=observe_defocus,
         **episode_conditions(conditions, split, "train", scenes),
     )
     config = PretrainConfig(

@@ -71,6 +71,13 @@ class EpisodeConfig:
     observe_previous: bool = False
     """A_L also observes the previous frame: its E(I), lens position, and how much sharper
     this frame is (two frames at known positions carry the blur's sign and size)."""
+    observe_defocus: bool = False
+    """A_L also observes where depth from defocus puts focus, from this search's frames and
+    their lens positions (``perception.defocus``): the estimate, its offset from here and
+    its confidence."""
+    blur_px_per_range: float | None = None
+    """The blur diameter (frame pixels) of a defocus as large as the lens's whole range,
+    which depth from defocus needs; ``None``: the simulator's nominal optics and lens."""
     focus_action: str = "volts"
     """A_L's action units (``envs.actions``): ``"volts"``, the paper's grid of the lens's
     volts; ``"normalised"``, a fixed grid over the lens's own range (any lens)."""
@@ -99,6 +106,10 @@ class EpisodeConfig:
             raise ConfigError(
                 "the peak stop rule needs no BRISQUE gate: drop sharp_brisque_max "
                 "(--sharp-brisque-max) or use stop_rule='detection'"
+            )
+        if self.blur_px_per_range is not None and not self.blur_px_per_range > 0:
+            raise ConfigError(
+                f"blur_px_per_range={self.blur_px_per_range} must be a positive number of pixels"
             )
         if not 0.0 < self.peak_bracket < 1.0:
             raise ConfigError(

@@ -21,6 +21,7 @@ depths of focus (``PEAK_BRACKET``) the chosen frame is within one, i.e. in focus
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 from dasha.errors import check_choice
 from dasha.hardware.base import Frame
 from dasha.perception._image import crop
+from dasha.perception.defocus import Spectrum, spectrum
 from dasha.perception.senses import TargetSeen
 
 STOP_RULES = ("detection", "peak")
@@ -56,6 +58,28 @@ def region_sharpness(gray: np.ndarray, box: tuple[float, float, float, float] | 
     return float(np.mean(gx * gx + gy * gy))
 
 
+Box = tuple[float, float, float, float]
+
+
+class _PerRegion:
+    """``measure(gray, box)`` of every frame, kept while the region stays the same."""
+
+    def __init__(self, measure: Callable[[np.ndarray, Box | None], Any]) -> None:
+        self.measure = measure
+        self.box: Box | None = None
+        self.values: list[Any] = []
+
+    def clear(self) -> None:
+        self.values.clear()
+
+    def of(self, grays: list[np.ndarray], box: Box | None) -> list[Any]:
+        if box != self.box:
+            self.values.clear()
+            self.box = box
+        self.values += [self.measure(g, box) for g in grays[len(self.values) :]]
+        return list(self.values)
+
+
 @dataclass
 class SearchMemory:
     """The frames one A_L search has taken: lens position (a fraction of the lens's range),
@@ -64,16 +88,17 @@ class SearchMemory:
     positions: list[float] = field(default_factory=list)
     grays: list[np.ndarray] = field(default_factory=list)
     seen: list[TargetSeen] = field(default_factory=list)
-    # Sharpness of the first frames over ``_scored_box``: a step's observation and stop rule
-    # both read it, and only a new frame or a new best box needs any new work.
-    _scores: list[float] = field(default_factory=list, repr=False)
-    _scored_box: tuple[float, float, float, float] | None = field(default=None, repr=False)
+    # Per-frame measures over the current region: a step's observation and stop rule both
+    # read them, and only a new frame or a new best box needs any new work.
+    _scores: _PerRegion = field(default_factory=lambda: _PerRegion(region_sharpness), repr=False)
+    _spectra: _PerRegion = field(default_factory=lambda: _PerRegion(spectrum), repr=False)
 
     def clear(self) -> None:
         self.positions.clear()
         self.grays.clear()
         self.seen.clear()
         self._scores.clear()
+        self._spectra.clear()
 
     def add(self, position: float, frame: Frame, seen: TargetSeen) -> None:
         self.positions.append(float(position))
@@ -88,12 +113,11 @@ class SearchMemory:
 
     def sharpness(self) -> list[float]:
         """Every frame's sharpness over the same region (so only the focus differs)."""
-        box = self.region
-        if box != self._scored_box:
-            self._scores.clear()
-            self._scored_box = box
-        self._scores += [region_sharpness(g, box) for g in self.grays[len(self._scores) :]]
-        return list(self._scores)
+        return self._scores.of(self.grays, self.region)
+
+    def spectra(self) -> list[Spectrum]:
+        """Every frame's spectrum around the same region (``perception.defocus``)."""
+        return self._spectra.of(self.grays, self.region)
 
     def relative_sharpness(self) -> list[float]:
         """log(sharpness / the sharpest so far): 0 at the best frame, scene-independent."""

@@ -143,6 +143,12 @@ class Optics:
             (self.aperture_mm * 1e-3) * (self.focal_length_mm * 1e-3) / (self.pixel_pitch_um * 1e-6)
         )
 
+    @property
+    def blur_px_per_range(self) -> float:
+        """Blur diameter in pixels of a defocus as large as the lens's whole power range."""
+        powers = self.calibration.powers_dpt
+        return self.blur_px_per_dpt * (max(powers) - min(powers))
+
     def defocus_dpt(self, focus_v: float, distance_cm: float) -> float:
         """Signed defocus ``P(V) - 1/d``: > 0 when the lens focuses nearer than the object."""
         return self.calibration.power_dpt(focus_v) - 100.0 / distance_cm

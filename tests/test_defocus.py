@@ -1,0 +1,136 @@
+"""Depth from defocus (``perception.defocus``) and A_L's observation of it."""
+
+from __future__ import annotations
+
+import cv2
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import dasha.envs  # noqa: F401 - registers the envs
+from dasha.envs.actions import focus_fraction_to_action, range_fraction, range_value
+from dasha.envs.config import EpisodeConfig
+from dasha.envs.focus import DEFOCUS_EXTRAS, PREVIOUS_EXTRAS, blur_px_per_range
+from dasha.errors import ConfigError
+from dasha.perception.defocus import estimate_focus, spectrum
+from dasha.sim.optics import Optics, disk_kernel
+
+BLUR_PX_PER_RANGE = Optics().blur_px_per_range  # 909 px: 45.5 px/dpt over 20 dpt
+FOCUS = 0.3
+
+
+def _texture(seed: int = 0) -> np.ndarray:
+    """A natural-looking texture: white noise with a 1/f falloff, 600 px square."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0, 1, (600, 600)).astype(np.float32)
+    image = sum(cv2.GaussianBlur(noise, (0, 0), s) * s for s in (1, 2, 4, 8, 16))
+    image = (image - image.mean()) / image.std()
+    return np.clip(128 + 40 * image, 0, 255).astype(np.float32)
+
+
+def _defocused(texture: np.ndarray, position: float, seed: int = 0) -> np.ndarray:
+    """``texture`` seen at lens ``position`` when focus is at ``FOCUS``: a disk blur, then
+    sensor noise, 400 px from the middle."""
+    diameter = BLUR_PX_PER_RANGE * abs(position - FOCUS)
+    kernel = disk_kernel(diameter)
+    blurred = cv2.filter2D(texture, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+    noisy = blurred[100:500, 100:500] + np.random.default_rng(seed).normal(0, 1.0, (400, 400))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "positions",
+    [
+        (0.304, 0.31),  # both beyond focus, near it
+        (0.28, 0.31),  # focus between them
+        (0.24, 0.22),  # both below focus, 55 and 73 px out of it
+        (0.27, 0.29, 0.32),  # three frames
+    ],
+)
+def test_two_frames_at_known_positions_locate_focus(positions):
+    texture = _texture()
+    spectra = [spectrum(_defocused(texture, p, i)) for i, p in enumerate(positions)]
+    estimate = estimate_focus(spectra, list(positions), BLUR_PX_PER_RANGE)
+    # within a quarter of the peak rule's bracket (two depths of focus)
+    assert estimate.position == pytest.approx(FOCUS, abs=0.0011)
+    assert estimate.confidence > 0.05
+
+
+def test_the_scene_cancels_out():
+    """Two different textures at the same two positions give the same answer."""
+    positions = [0.28, 0.295]
+    answers = []
+    for seed in (1, 2):
+        texture = _texture(seed)
+        spectra = [spectrum(_defocused(texture, p, i)) for i, p in enumerate(positions)]
+        answers.append(estimate_focus(spectra, positions, BLUR_PX_PER_RANGE).position)
+    assert answers[0] == pytest.approx(answers[1], abs=0.001)
+
+
+def test_a_box_selects_the_region_and_a_wrong_scale_biases_the_answer():
+    texture = _texture()
+    positions = [0.27, 0.285]
+    frames = [_defocused(texture, p, i) for i, p in enumerate(positions)]
+    box = (50.0, 60.0, 350.0, 340.0)
+    spectra = [spectrum(f, box) for f in frames]
+    right = estimate_focus(spectra, positions, BLUR_PX_PER_RANGE).position
+    wrong = estimate_focus(spectra, positions, 2 * BLUR_PX_PER_RANGE).position
+    assert right == pytest.approx(FOCUS, abs=0.0011)
+    assert abs(wrong - FOCUS) > 3 * abs(right - FOCUS)
+
+
+def test_needs_two_frames():
+    one = spectrum(_defocused(_texture(), 0.3))
+    with pytest.raises(ValueError, match="two or more"):
+        estimate_focus([one], [0.3], BLUR_PX_PER_RANGE)
+
+
+def test_simulator_frames_near_focus_locate_it():
+    """On the simulator (layers, alpha, sensor), frames 9 and 18 px out of focus."""
+    from dasha.hardware.sim import sim_rig
+
+    camera, lens = sim_rig()
+    camera.reset(seed=0, scene="motorcycle", distance_cm=170.0, illuminance_lux=150.0)
+    camera.set_exposure_us(20_000.0)
+    focus = range_fraction(float(camera.grab().meta["in_focus_v"]), lens.focus_range)
+    positions = [focus + 0.01, focus + 0.02]
+    spectra = []
+    for p in positions:
+        lens.set_focus(range_value(p, lens.focus_range))
+        spectra.append(spectrum(camera.grab().as_uint8()))
+    estimate = estimate_focus(spectra, positions, BLUR_PX_PER_RANGE)
+    assert estimate.position == pytest.approx(focus, abs=0.0022)
+
+
+def test_focus_env_observes_the_estimate(uncached_senses):
+    env = gym.make(
+        "dasha/Focus-v0",
+        senses=uncached_senses,
+        scenes=["motorcycle"],
+        observe_previous=True,
+        observe_defocus=True,
+        observe_lens=True,
+        focus_action="normalised",
+    )
+    dim = uncached_senses.feature_dim
+    first, info = env.reset(seed=2)
+    assert first.shape == (2 * dim + PREVIOUS_EXTRAS + DEFOCUS_EXTRAS + 1,)
+    assert first.shape == env.observation_space.shape
+    extras = slice(2 * dim + PREVIOUS_EXTRAS, 2 * dim + PREVIOUS_EXTRAS + DEFOCUS_EXTRAS)
+    lens = env.unwrapped.lens
+    here = range_fraction(lens.focus, lens.focus_range)
+    assert list(first[extras]) == pytest.approx([here, 0.0, 0.0])  # one frame: no estimate
+    focus = range_fraction(float(info["in_focus_v"]), lens.focus_range)
+    env.step(np.array(focus_fraction_to_action(focus + 0.02)))
+    third = env.step(np.array(focus_fraction_to_action(focus + 0.01)))[0]
+    position, offset, confidence = third[extras]
+    assert position == pytest.approx(focus, abs=0.0044)  # within one bracket (ground truth)
+    assert offset == pytest.approx((position - third[-1]) / 0.0044, abs=0.05)
+    assert confidence > 0.0
+
+
+def test_blur_scale_is_the_optics_unless_given():
+    assert blur_px_per_range(EpisodeConfig()) == pytest.approx(BLUR_PX_PER_RANGE)
+    assert blur_px_per_range(EpisodeConfig(blur_px_per_range=300.0)) == 300.0
+    with pytest.raises(ConfigError, match="positive"):
+        EpisodeConfig(blur_px_per_range=-1.0)

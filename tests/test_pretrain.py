@@ -15,19 +15,19 @@ from dasha.errors import ConfigError
 B = PEAK_BRACKET
 
 
-def test_expert_jumps_to_focus_then_brackets_it():
+def test_expert_brackets_focus_then_lands_on_it():
     focus = 0.4
-    assert expert_target([0.0], focus, B) == focus  # nothing near focus yet: go there
-    assert expert_target([0.0, 0.9], focus, B) == focus
-    below = expert_target([0.0, focus], focus, B)
-    assert below == pytest.approx(focus - 0.9 * B)  # then the missing sides, inside the bracket
-    above = expert_target([0.0, focus, below], focus, B)
+    below = expert_target([0.0], focus, B)  # nothing near focus yet: the bracket's low side
+    assert below == pytest.approx(focus - 0.9 * B)
+    assert expert_target([0.0, 0.9], focus, B) == pytest.approx(below)  # far frames close nothing
+    above = expert_target([0.0, below], focus, B)
     assert above == pytest.approx(focus + 0.9 * B)
-    assert expert_target([0.0, focus, below, above], focus, B) == focus  # bracketed: stay
-    # a frame a little off focus counts as the centre; a frame beyond the bracket does not
-    # close its side
+    assert expert_target([0.0, below, above], focus, B) == focus  # both sides: focus, last
+    # a frame a little off focus is the centre: the sides are taken around it, and once
+    # they are there the expert stays on it
     off = focus + 0.3 * B
     assert expert_target([off, off + 2 * B], focus, B) == pytest.approx(off - 0.9 * B)
+    assert expert_target([off, off - 0.9 * B, off + 0.9 * B], focus, B) == off
 
 
 def test_pretrain_refuses_what_it_cannot_imitate(tmp_path: Path):

@@ -1,9 +1,9 @@
 """Virtual pre-training of A_L: imitate, from images, a search that knows where focus is.
 
 On the simulator the in-focus lens position is known (ground truth, ``info["in_focus_v"]``).
-An *expert* that knows it searches as the peak stop rule needs (``envs.stop``): jump to
-focus, then take one frame less than a bracket below and one above it; the rule then ends
-the search on the in-focus frame. A_L's network is trained, supervised, to give the
+An *expert* that knows it searches as the peak stop rule needs (``envs.stop``): one frame
+less than a bracket below focus, one above it, then focus; the rule then ends the search
+on the in-focus frame. A_L's network is trained, supervised, to give the
 expert's move the highest probability under its own action distribution (the jump-step
 head's distribution over the lens grid, ``agents.policy.grid_logits``), from its own
 observations only: E(I) of the last two frames, their lens positions and sharpness ratio,
@@ -77,12 +77,13 @@ class PretrainConfig:
 
 def expert_target(positions: list[float], focus: float, bracket: float) -> float:
     """The expert's next lens position (fraction of the range) given where this search has
-    been and where focus is: focus itself until a frame lies within half a bracket of it,
-    then the missing side of the bracket (0.9 bracket away, inside it after rounding)."""
+    been and where focus is. The centre is the frame nearest focus within half a bracket
+    (in focus), or focus itself while there is none; the expert takes the missing sides of
+    the bracket around it first (0.9 bracket away, inside it after rounding), below then
+    above, and the centre last: the peak rule then ends the search on the in-focus frame
+    with no move back to it (one move fewer than centre first)."""
     near = [p for p in positions if abs(p - focus) <= 0.5 * bracket]
-    if not near:
-        return focus
-    centre = min(near, key=lambda p: abs(p - focus))
+    centre = min(near, key=lambda p: abs(p - focus)) if near else focus
     below = any(centre - bracket <= p < centre for p in positions)
     above = any(centre < p <= centre + bracket for p in positions)
     if not below:
@@ -122,7 +123,8 @@ def collect(
                 first = len(search.memory.positions) == 1
                 # a probe anywhere first (the 24 V frame shows nothing of the distance), then
                 # the expert's move with an error of a jump's or of a step's size
-                spread = 2.0 * bracket if abs(target - focus) < 1e-12 else 0.3 * bracket
+                jump = abs(target - search.memory.positions[-1]) > 2 * bracket
+                spread = 2.0 * bracket if jump else 0.3 * bracket
                 moved = rng.uniform(0, 1) if first else target + rng.normal(0, spread)
                 action = np.asarray(focus_fraction_to_action(moved))
             obs, _, terminated, truncated, _ = env.step(action)

@@ -7,6 +7,7 @@ for evaluation only: the agents never see it.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -19,11 +20,11 @@ import numpy as np
 from dasha.agents.policy import Policy, action_sizes_of
 from dasha.breakdown import EpisodeResult, breakdown
 from dasha.envs.config import EpisodeConfig
-from dasha.envs.focus import PREVIOUS_EXTRAS, blur_px_per_range, with_lens_position
+from dasha.envs.focus import HORIZON, PREVIOUS_EXTRAS, blur_px_per_range, with_lens_position
 from dasha.envs.hierarchical import EXPOSURE, FOCUS, HierarchicalEpisode
 from dasha.errors import ConfigError
 from dasha.hardware.base import Frame
-from dasha.perception.defocus import estimate_focus, spectrum
+from dasha.perception.defocus import RingPowers, estimate_focus, spectrum
 from dasha.perception.encoder import DEFAULT_ENCODER
 
 # What a trained A_L fixes of its episodes: the stop rule it learned and what it observes.
@@ -256,16 +257,19 @@ def decision_latency_ms(
 ) -> dict[str, float]:
     """One decision = encode the frame + run the policy, uncached (what a camera pays per move)."""
     frame = episode.camera.grab()
+    # The horizon's last move: nine frames of the search seen, their pairs computed already.
+    searched = RingPowers([spectrum(frame.as_uint8())] * (HORIZON - 1))
     times = []
     for _ in range(repeats):
+        powers = copy.deepcopy(searched)
         tick = time.perf_counter()
         features = episode.senses.encode(frame).astype(np.float32)
         if episode.config.observe_previous:  # the previous frame's E(I) was computed last move
             features = np.concatenate([features, features, np.zeros(PREVIOUS_EXTRAS, np.float32)])
-        if episode.config.observe_defocus:  # this frame's spectrum is new, earlier ones kept
-            now = spectrum(frame.as_uint8())
-            spectra, positions = [now] * 4, [0.30, 0.31, 0.32, 0.33]  # a search 4 moves in
-            estimate = estimate_focus(spectra, positions, blur_px_per_range(episode.config))
+        if episode.config.observe_defocus:  # this frame's spectrum and pairs are new
+            powers.add(spectrum(frame.as_uint8()))
+            positions = list(np.linspace(0.30, 0.35, HORIZON))
+            estimate = estimate_focus(powers, positions, blur_px_per_range(episode.config))
             features = np.concatenate([features, np.asarray(estimate, np.float32), [0.0]])
         if episode.config.observe_lens:  # the driver knows the lens position: no cost to speak of
             features = with_lens_position(features, episode.lens, episode.config.focus_action)

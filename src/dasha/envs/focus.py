@@ -156,7 +156,7 @@ class FocusSearch:
         here = positions[-1]
         if max(positions) - min(positions) < 1e-9:
             return np.array([here, 0.0, 0.0], dtype=np.float32)
-        estimate = estimate_focus(self.memory.spectra(), positions, self._blur_px_per_range)
+        estimate = estimate_focus(self.memory.ring_powers(), positions, self._blur_px_per_range)
         offset = (estimate.position - here) / self.config.peak_bracket
         offset = float(np.clip(offset, -DEFOCUS_OFFSET_MAX_BRACKETS, DEFOCUS_OFFSET_MAX_BRACKETS))
         return np.array([estimate.position, offset, estimate.confidence], dtype=np.float32)

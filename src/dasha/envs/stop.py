@@ -30,7 +30,7 @@ import numpy as np
 from dasha.errors import check_choice
 from dasha.hardware.base import Frame
 from dasha.perception._image import crop
-from dasha.perception.defocus import Spectrum, spectrum
+from dasha.perception.defocus import RingPowers, spectrum
 from dasha.perception.senses import TargetSeen
 
 STOP_RULES = ("detection", "peak")
@@ -92,6 +92,8 @@ class SearchMemory:
     # read them, and only a new frame or a new best box needs any new work.
     _scores: _PerRegion = field(default_factory=lambda: _PerRegion(region_sharpness), repr=False)
     _spectra: _PerRegion = field(default_factory=lambda: _PerRegion(spectrum), repr=False)
+    _powers: RingPowers = field(default_factory=RingPowers, repr=False)
+    _powers_box: Box | None = field(default=None, repr=False)
 
     def clear(self) -> None:
         self.positions.clear()
@@ -99,6 +101,7 @@ class SearchMemory:
         self.seen.clear()
         self._scores.clear()
         self._spectra.clear()
+        self._powers = RingPowers()
 
     def add(self, position: float, frame: Frame, seen: TargetSeen) -> None:
         self.positions.append(float(position))
@@ -115,9 +118,16 @@ class SearchMemory:
         """Every frame's sharpness over the same region (so only the focus differs)."""
         return self._scores.of(self.grays, self.region)
 
-    def spectra(self) -> list[Spectrum]:
-        """Every frame's spectrum around the same region (``perception.defocus``)."""
-        return self._spectra.of(self.grays, self.region)
+    def ring_powers(self) -> RingPowers:
+        """Every frame's spectrum around the same region and their cross powers
+        (``perception.defocus``)."""
+        box = self.region
+        spectra = self._spectra.of(self.grays, box)
+        if box != self._powers_box or len(self._powers) > len(spectra):
+            self._powers, self._powers_box = RingPowers(), box
+        for one in spectra[len(self._powers) :]:
+            self._powers.add(one)
+        return self._powers
 
     def relative_sharpness(self) -> list[float]:
         """log(sharpness / the sharpest so far): 0 at the best frame, scene-independent."""

@@ -134,3 +134,19 @@ def test_blur_scale_is_the_optics_unless_given():
     assert blur_px_per_range(EpisodeConfig(blur_px_per_range=300.0)) == 300.0
     with pytest.raises(ConfigError, match="positive"):
         EpisodeConfig(blur_px_per_range=-1.0)
+
+
+def test_ring_powers_grow_one_frame_at_a_time_to_the_same_answer():
+    from dasha.perception.defocus import RingPowers
+
+    texture = _texture()
+    positions = [0.27, 0.29, 0.32]
+    spectra = [spectrum(_defocused(texture, p, i)) for i, p in enumerate(positions)]
+    grown = RingPowers()
+    for one in spectra:
+        grown.add(one)
+    assert np.allclose(grown.power, RingPowers(spectra).power)
+    assert np.allclose(grown.power, grown.power.transpose(1, 0, 2))  # symmetric pairs
+    assert estimate_focus(grown, positions, BLUR_PX_PER_RANGE) == estimate_focus(
+        spectra, positions, BLUR_PX_PER_RANGE
+    )

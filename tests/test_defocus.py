@@ -150,3 +150,12 @@ def test_ring_powers_grow_one_frame_at_a_time_to_the_same_answer():
     assert estimate_focus(grown, positions, BLUR_PX_PER_RANGE) == estimate_focus(
         spectra, positions, BLUR_PX_PER_RANGE
     )
+
+
+def test_training_recipe_and_trained_policies_carry_the_option():
+    from dasha.agents.run import TRAINED_OPTIONS
+    from dasha.agents.train import recipe
+
+    assert recipe(observe_defocus=True)["episode"].observe_defocus
+    assert "episode" not in recipe(observe_defocus=None)  # not given: the default episode
+    assert "observe_defocus" in TRAINED_OPTIONS  # a policy runs with what it observed

@@ -85,11 +85,13 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--policy", "{tmp}/no-policies"], "does not exist"),
         (["--set", "lens.timeout_s=1"], "has no option 'timeout_s'"),
         (["--camera", "replay"], "the replay camera needs --recording"),
+        (["--blur-px-per-range", "-3"], "must be greater than 0"),
     ],
     "evaluate": [
         (["--episodes", "0"], "at least 1"),
         (["--episodes-out", "{tmp}/e.json"], ".jsonl"),
         (["--policy", "{file}"], "is not a directory"),
+        (["--blur-px-per-range", "nan"], "finite"),
     ],
     "bench": [
         (["--out", "{tmp}/b", "--baseline", "autofocus"], "unknown baseline(s) autofocus"),

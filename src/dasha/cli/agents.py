@@ -11,6 +11,7 @@ from dasha.cli import rig_options as ro
 from dasha.cli.app import app, handle_errors, print_json
 from dasha.cli.options import (
     BackendName,
+    BlurPxPerRange,
     ConditionsName,
     SceneNames,
     SplitName,
@@ -346,6 +347,7 @@ def focus_command(
     encoder: Encoder = "efficientnet-lite0",
     backend: BackendName = "auto",
     seed: Annotated[int, typer.Option(help="Simulator noise seed.")] = 0,
+    blur_px_per_range: BlurPxPerRange = None,
     save_frames: Annotated[
         Path | None,
         typer.Option("--save-frames", help="Write before.png and after.png into this directory."),
@@ -383,6 +385,7 @@ def focus_command(
             encoder=encoder,
             backend=backend,
             target=target or (None if camera == "sim" else "person"),
+            blur_px_per_range=blur_px_per_range,
             cache_size=0,  # one episode: nothing to reuse
             randomize=False,  # the user's conditions
         )
@@ -428,6 +431,7 @@ def evaluate_command(
     scenes: SceneNames = None,
     conditions: ConditionsName = "paper",
     split: SplitName = None,
+    blur_px_per_range: BlurPxPerRange = None,
     episodes_out: Annotated[
         Path | None,
         typer.Option(
@@ -452,6 +456,7 @@ def evaluate_command(
             encoder=encoder,
             backend=backend,
             cache_size=0,
+            blur_px_per_range=blur_px_per_range,
             **episode_conditions(conditions, split, "test", scenes),
         )
     )

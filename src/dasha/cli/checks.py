@@ -47,6 +47,7 @@ POSITIVE_FLOATS = {
     "lr_final",
     "kl_target",
     "env_steps_per_s",
+    "blur_px_per_range",
 }
 UNIT_INTERVAL = {"score_threshold"}
 NON_NEGATIVE_FLOATS = {"sharp_brisque_max"}

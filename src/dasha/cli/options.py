@@ -102,3 +102,13 @@ def episode_conditions(
         "split": resolve_split(conditions, split, default_split),
         "scenes": tuple(scenes) if scenes else None,
     }
+
+
+BlurPxPerRange = Annotated[
+    float | None,
+    typer.Option(
+        "--blur-px-per-range",
+        help="Your lens's blur diameter in frame pixels for a defocus as large as its whole range (aperture x focal length / pixel pitch x the range in dioptres), which depth from defocus needs; only policies that observe it use it. [default: the simulator's optics, 909 px]",
+        show_default=False,
+    ),
+]

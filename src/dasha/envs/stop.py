@@ -91,7 +91,6 @@ class SearchMemory:
     # Per-frame measures over the current region: a step's observation and stop rule both
     # read them, and only a new frame or a new best box needs any new work.
     _scores: _PerRegion = field(default_factory=lambda: _PerRegion(region_sharpness), repr=False)
-    _spectra: _PerRegion = field(default_factory=lambda: _PerRegion(spectrum), repr=False)
     _powers: RingPowers = field(default_factory=RingPowers, repr=False)
     _powers_box: Box | None = field(default=None, repr=False)
 
@@ -100,7 +99,6 @@ class SearchMemory:
         self.grays.clear()
         self.seen.clear()
         self._scores.clear()
-        self._spectra.clear()
         self._powers = RingPowers()
 
     def add(self, position: float, frame: Frame, seen: TargetSeen) -> None:
@@ -122,11 +120,10 @@ class SearchMemory:
         """Every frame's spectrum around the same region and their cross powers
         (``perception.defocus``)."""
         box = self.region
-        spectra = self._spectra.of(self.grays, box)
-        if box != self._powers_box or len(self._powers) > len(spectra):
+        if box != self._powers_box:
             self._powers, self._powers_box = RingPowers(), box
-        for one in spectra[len(self._powers) :]:
-            self._powers.add(one)
+        for gray in self.grays[len(self._powers) :]:
+            self._powers.add(spectrum(gray, box))
         return self._powers
 
     def relative_sharpness(self) -> list[float]:

@@ -1,4 +1,4 @@
-"""Depth from defocus: where focus is, from two frames taken at known lens positions.
+"""Depth from defocus: where focus is, from two or more frames at known lens positions.
 
 One defocused frame gives its blur only up to what the scene is (a smooth wall and a
 blurred poster look alike). Two frames of the same scene at lens positions ``p1`` and
@@ -16,8 +16,9 @@ The estimate is the ``c``, among those that leave at least one frame measurably 
 energy: the least-squares residual after projecting ``(F_1, F_2)`` on it (the
 maximum-likelihood criterion under white noise with the scene's spectrum unknown), as a
 fraction of each frequency ring's energy, summed over the rings. More frames fit the
-same way, along ``(H_1, ..., H_n)``. The scene cancels; the answer is a lens position, as a fraction of the
-lens's own range, so it serves any lens whose blur per unit of range is known.
+same way, along ``(H_1, ..., H_n)``. The scene cancels; the answer is a lens position,
+as a fraction of the lens's own range, so it serves any lens whose blur per unit of
+range is known.
 
 It is perception (images in, a number out), never ground truth; the agents observe it.
 """
@@ -66,12 +67,11 @@ def spectrum(gray: np.ndarray, box: tuple[float, float, float, float] | None = N
     a disk."""
     import cv2
 
-    square: np.ndarray = _square_around(gray, box).astype(np.float32)
-    scale = WINDOW_PX / square.shape[0]
+    region = np.asarray(_square_around(gray, box), dtype=np.float32)
+    scale = WINDOW_PX / region.shape[0]
     if scale != 1.0:  # larger than the window, or a frame smaller than it
         interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-        square = cv2.resize(square, (WINDOW_PX, WINDOW_PX), interpolation=interpolation)
-    region = np.asarray(square, dtype=np.float32)
+        region = np.asarray(cv2.resize(region, (WINDOW_PX, WINDOW_PX), interpolation=interpolation))
     return Spectrum(np.fft.rfft2((region - region.mean()) * _window()), scale)
 
 
@@ -108,6 +108,7 @@ def _rings() -> _Rings:
 _RINGS = _rings()
 
 
+@functools.cache
 def _window() -> np.ndarray:
     return np.outer(np.hanning(WINDOW_PX), np.hanning(WINDOW_PX)).astype(np.float32)
 

@@ -130,6 +130,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{tmp}/run", "--split", "test"], "test split is refused"),
         (["--out", "{tmp}/run", "--conditions", "paper", "--split", "train"], "split"),
         (["--out", "{tmp}/run", "--seed", "-1"], "seed"),
+        (["--out", "{tmp}/run", "--exposure-observation", "raw"], "choose among paper, bracket"),
     ],
     "train-bench": [
         (["--backend", "bogus"], "choose among"),

@@ -54,6 +54,7 @@ def test_a_tiny_pretraining_writes_a_policy_the_episode_runs(tmp_path: Path):
     options = policies.episode_options
     assert options["stop_rule"] == "peak" and options["observe_previous"]
     assert options["focus_action"] == "normalised"
+    assert options["exposure_observation"] == "bracket"  # read from A_H's own file
     episode = HierarchicalEpisode(
         policies.episode(PRETRAIN_EPISODE.with_options(split="val")), senses=None
     )

@@ -82,7 +82,9 @@ class Policies:
         """The episode options the focus policy was trained with: its sharpness gate (None:
         the paper's eq. 12) and whether it observes the lens position."""
         trained = self.focus.spec.episode
-        return {name: getattr(trained, name) for name in TRAINED_OPTIONS}
+        options = {name: getattr(trained, name) for name in TRAINED_OPTIONS}
+        # A_H's observation is A_H's own: its file says what it was trained to see
+        return {**options, "exposure_observation": self.exposure.spec.episode.exposure_observation}
 
     def episode(self, base: EpisodeConfig | None = None) -> EpisodeConfig:
         """``base`` (conditions, perception, ... of the run) with the trained options."""

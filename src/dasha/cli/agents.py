@@ -236,6 +236,12 @@ def pretrain_command(
             help="A_L also observes where depth from defocus puts focus (from the frames of its search).",
         ),
     ] = True,
+    exposure_observation: Annotated[
+        str,
+        typer.Option(
+            help="What A_H observes: bracket (the histogram and the peak its frame predicts at every exposure of the table) or paper (E(I) and the histogram).",
+        ),
+    ] = "bracket",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Virtual pre-training of A_L: imitate, from images only, a search that knows where focus
@@ -251,6 +257,7 @@ def pretrain_command(
         encoder=encoder,
         backend=backend,
         observe_defocus=observe_defocus,
+        exposure_observation=exposure_observation,
         **episode_conditions(conditions, split, "train", scenes),
     )
     config = PretrainConfig(

@@ -29,12 +29,14 @@ from dasha.envs.conditions import (
     condition_set,
 )
 from dasha.envs.stop import PEAK_BRACKET, check_stop_rule
-from dasha.errors import ConfigError
+from dasha.errors import ConfigError, check_choice
 from dasha.hardware.base import Camera, Lens
 from dasha.perception.detectors import DEFAULT_DETECTOR
 from dasha.perception.encoder import DEFAULT_ENCODER
 from dasha.perception.onnx_runtime import DEFAULT_BACKEND
 from dasha.perception.senses import Senses
+
+EXPOSURE_OBSERVATIONS = ("paper", "bracket")
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,11 @@ class EpisodeConfig:
     blur_px_per_range: float | None = None
     """The blur diameter (frame pixels) of a defocus as large as the lens's whole range,
     which depth from defocus needs; ``None``: the simulator's nominal optics and lens."""
+    exposure_observation: str = "paper"
+    """What A_H observes (``envs.exposure.exposure_observation``): ``"paper"``, E(I) and the
+    histogram; ``"bracket"``, the histogram and a virtual exposure bracket over the table
+    (the peak a linear sensor's frame predicts at every exposure), without E(I), so that what
+    the training scenes are cannot stand in for how bright they are."""
     focus_action: str = "volts"
     """A_L's action units (``envs.actions``): ``"volts"``, the paper's grid of the lens's
     volts; ``"normalised"``, a fixed grid over the lens's own range (any lens)."""
@@ -102,6 +109,7 @@ class EpisodeConfig:
         check_split(self.condition_set, self.split)
         check_focus_action(self.focus_action)
         check_stop_rule(self.stop_rule)
+        check_choice("exposure_observation", self.exposure_observation, EXPOSURE_OBSERVATIONS)
         if self.stop_rule == "peak" and self.sharp_brisque_max is not None:
             raise ConfigError(
                 "the peak stop rule needs no BRISQUE gate: drop sharp_brisque_max "

@@ -9,23 +9,53 @@ import numpy as np
 
 from dasha.envs.conditions import RigFactory, reset_rig
 from dasha.envs.config import EpisodeConfig, build_env, episode_config
-from dasha.envs.rewards import exposure_reward, is_suitable_peak, is_tolerable_peak
+from dasha.envs.rewards import (
+    SUITABLE_PEAK,
+    exposure_reward,
+    is_suitable_peak,
+    is_tolerable_peak,
+)
 from dasha.hardware.base import Camera, Frame
-from dasha.perception.histogram import HISTOGRAM_BINS, Histogram, histogram
+from dasha.perception.histogram import (
+    HISTOGRAM_BINS,
+    Histogram,
+    black_fraction,
+    bracket_peaks,
+    clipped_fraction,
+    histogram,
+)
 from dasha.perception.senses import Senses
 
 
-def exposure_observation(senses: Senses, frame: Frame, hist: Histogram | None = None) -> np.ndarray:
-    """E(I) followed by the 10 histogram values and the 11 bin edges.
+def exposure_observation(
+    senses: Senses,
+    frame: Frame,
+    hist: Histogram | None = None,
+    bracket_us: np.ndarray | None = None,
+) -> np.ndarray:
+    """A_H's observation of ``frame``. Without ``bracket_us`` the paper's: E(I) followed by
+    the 10 histogram values and the 11 bin edges. With it (the exposure table), the
+    histogram, then for each exposure of ``bracket_us`` whether the peak the frame predicts
+    there is suitable and that peak / 255 (``perception.histogram.bracket_peaks``), then the
+    frame's clipped and black fractions (what the prediction cannot see past).
 
     Counts are divided by the pixel count and edges by 255 (the same numbers, scaled
     for a neural network). ``hist``: the frame's histogram when already computed.
     """
     image = frame.as_uint8()
     hist = hist or histogram(image)
-    return np.concatenate(
-        [senses.features(frame), hist.counts / image.size, hist.bin_edges / 255.0]
-    ).astype(np.float32)
+    shape = [hist.counts / image.size, hist.bin_edges / 255.0]
+    if bracket_us is None:
+        return np.concatenate([senses.features(frame), *shape]).astype(np.float32)
+    peaks = bracket_peaks(image, frame.exposure_us, bracket_us)
+    suitable = (peaks >= SUITABLE_PEAK[0]) & (peaks <= SUITABLE_PEAK[1])
+    margins = [clipped_fraction(image), black_fraction(image)]
+    return np.concatenate([*shape, suitable, peaks / 255.0, margins]).astype(np.float32)
+
+
+def exposure_bracket_us(config: EpisodeConfig, table_us: np.ndarray) -> np.ndarray | None:
+    """The exposures A_H's virtual bracket covers under ``config`` (None: the paper's)."""
+    return table_us if config.exposure_observation == "bracket" else None
 
 
 def exposure_step(
@@ -59,8 +89,12 @@ def frame_rgb(frame: Frame | None) -> np.ndarray | None:
     return None if frame is None else np.repeat(frame.as_uint8()[..., None], 3, axis=2)
 
 
-def exposure_observation_space(feature_dim: int) -> gym.spaces.Box:
-    n = feature_dim + 2 * HISTOGRAM_BINS + 1
+def exposure_observation_space(
+    feature_dim: int, bracket_us: np.ndarray | None = None
+) -> gym.spaces.Box:
+    """``bracket_us``: the exposures of the virtual bracket (None: the paper's observation)."""
+    shape = 2 * HISTOGRAM_BINS + 1
+    n = feature_dim + shape if bracket_us is None else shape + 2 * len(bracket_us) + 2
     return gym.spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)
 
 
@@ -122,7 +156,10 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
             self.config, rig=rig, sim_options=sim_options, senses=senses, with_detector=False
         )
         self.action_space = gym.spaces.Discrete(len(self.table_us))
-        self.observation_space = exposure_observation_space(self.senses.feature_dim)
+        self._bracket_us = exposure_bracket_us(self.config, self.table_us)
+        self.observation_space = exposure_observation_space(
+            self.senses.feature_dim, self._bracket_us
+        )
         self.max_moves = max_moves
         self.render_mode = render_mode
         self._frame: Frame | None = None
@@ -137,7 +174,7 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         self._moves = 0
         hist = histogram(self._frame.as_uint8())
         info = {"conditions": conditions, **exposure_info(self._frame, hist)}
-        return exposure_observation(self.senses, self._frame, hist), info
+        return exposure_observation(self.senses, self._frame, hist, self._bracket_us), info
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         frame, hist, reward, info = exposure_step(self.camera, self.senses, self.table_us, action)
@@ -146,7 +183,8 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         # A_H's role ends with its move budget: that is the end of its task (terminated), not a
         # time limit, so value bootstrapping stops there too.
         terminated = is_suitable_peak(hist.peak) or self._moves >= self.max_moves
-        return exposure_observation(self.senses, frame, hist), reward, terminated, False, info
+        obs = exposure_observation(self.senses, frame, hist, self._bracket_us)
+        return obs, reward, terminated, False, info
 
     def render(self) -> Any:
         return frame_rgb(self._frame)

@@ -22,6 +22,7 @@ from dasha.envs.actions import focus_action_shape
 from dasha.envs.conditions import RigFactory, reset_rig
 from dasha.envs.config import EpisodeConfig, build_env, episode_config
 from dasha.envs.exposure import (
+    exposure_bracket_us,
     exposure_observation,
     exposure_observation_space,
     exposure_step,
@@ -65,8 +66,9 @@ class HierarchicalEpisode:
         self.senses, self.camera, self.lens, self.sampler, self.table_us = build_env(
             self.config, rig=rig, sim_options=sim_options, senses=senses
         )
+        self._bracket_us = exposure_bracket_us(self.config, self.table_us)
         self.observation_spaces = {
-            EXPOSURE: exposure_observation_space(self.senses.feature_dim),
+            EXPOSURE: exposure_observation_space(self.senses.feature_dim, self._bracket_us),
             FOCUS: focus_observation_space(self.senses.feature_dim, self.config),
         }
         self.action_spaces: dict[str, gym.Space[Any]] = {
@@ -87,7 +89,7 @@ class HierarchicalEpisode:
         conditions = reset_rig(self.camera, self.lens, rng, self.sampler)
         frame = self.first_frame = self.last_frame = self.camera.grab()
         self.active, self.lens_moves = EXPOSURE, 0
-        return {EXPOSURE: exposure_observation(self.senses, frame)}, {
+        return {EXPOSURE: exposure_observation(self.senses, frame, bracket_us=self._bracket_us)}, {
             EXPOSURE: {"conditions": conditions, **truth_info(frame)}
         }
 
@@ -103,7 +105,8 @@ class HierarchicalEpisode:
             self.active = FOCUS
             return {FOCUS: self.search.start(frame)}, {FOCUS: info}
         self.active = EXPOSURE
-        return {EXPOSURE: exposure_observation(self.senses, frame)}, {EXPOSURE: info}
+        obs = exposure_observation(self.senses, frame, bracket_us=self._bracket_us)
+        return {EXPOSURE: obs}, {EXPOSURE: info}
 
     def step(self, actions: dict[str, Any]) -> StepResult:
         if self.active not in actions:

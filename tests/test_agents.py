@@ -10,7 +10,13 @@ import pytest
 
 import dasha.envs  # noqa: F401
 from dasha.agents.policy import Policy, PolicySpec, build_net, greedy_action
-from dasha.agents.run import TRAINED_OPTIONS, Policies, run_episode, summarize
+from dasha.agents.run import (
+    TRAINED_OPTIONS,
+    Policies,
+    exposure_solvable,
+    run_episode,
+    summarize,
+)
 from dasha.envs.hierarchical import HierarchicalEpisode
 from dasha.errors import ConfigError
 from dasha.perception.senses import Senses
@@ -195,6 +201,12 @@ def test_runner_reports_a_full_hierarchical_episode(senses):
     report, first, last = run_episode(episode, policies, seed=3)
     assert report.exposure_moves == 1 and report.lens_moves == 0 and not report.handed_over
     assert report.final_exposure_us == 1_000_000 and first.exposure_us == 20_000
+    # A_H missed, but some exposure of the table was suitable: the evaluation's ceiling says
+    # so, and leaves the camera as the episode left it
+    report.exposure_solvable = exposure_solvable(episode, report)
+    assert report.exposure_solvable and episode.camera.exposure_us == 1_000_000
+    stats = summarize([report])
+    assert stats["exposure_solvable_rate"] == 1.0 and stats["exposure_suitable_of_solvable"] == 0.0
     # A_H picks a usable exposure for the scene; A_L jumps to 36.9 V and stays (the in-focus band).
     lux = episode.camera.world.conditions.illuminance_lux  # conditions of seed 3, drawn again below
     good = np.full(n_exposures, -10.0)

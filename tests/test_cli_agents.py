@@ -96,3 +96,6 @@ def test_evaluate_reports_the_targets(tmp_path):
     ):
         assert key in info
     assert 0.0 <= info["exposure_suitable_rate"] <= 1.0 and info["decision_ms_median"] > 0
+    # A_H's ceiling: every handed-over episode had a suitable exposure, by definition
+    assert info["exposure_solvable_rate"] >= info["exposure_suitable_rate"]
+    assert all(r["exposure_solvable"] or not r["handed_over"] for r in records)

@@ -126,6 +126,9 @@ class EpisodeReport:
     conditions: dict[str, Any] = field(default_factory=dict)
     moves: list[dict[str, Any]] = field(default_factory=list)
     stop: str = ""
+    exposure_solvable: bool | None = None
+    """Simulator only: whether any exposure of the table gives a suitable histogram here
+    (ground truth of what A_H could have done; some scenes' histograms never are)."""
 
     @property
     def success(self) -> bool:
@@ -200,6 +203,28 @@ def run_episode(
     return report, episode.first_frame, last
 
 
+def exposure_solvable(episode: HierarchicalEpisode, report: EpisodeReport) -> bool:
+    """Whether some exposure of the table gives a suitable histogram on the scene of the
+    episode just run (``report``): evaluation's ceiling for A_H. Unless A_H found one, every
+    exposure is tried, so only for the simulator (frames are free there); the camera's
+    exposure is put back."""
+    from dasha.envs.rewards import is_suitable_peak
+    from dasha.perception.histogram import histogram
+
+    if report.handed_over:
+        return True
+    camera = episode.camera
+    before = camera.exposure_us
+    try:
+        for exposure_us in episode.table_us:
+            camera.set_exposure_us(float(exposure_us))
+            if is_suitable_peak(histogram(camera.grab().as_uint8()).peak):
+                return True
+        return False
+    finally:
+        camera.set_exposure_us(before)
+
+
 def summarize(reports: list[EpisodeReport]) -> dict[str, Any]:
     """Rates and means over episodes (the issue's targets are read from these), and where
     the agents succeed: ``per_scene`` and ``per_distance_band`` (``dasha.breakdown``)."""
@@ -208,9 +233,15 @@ def summarize(reports: list[EpisodeReport]) -> dict[str, Any]:
     lens_moves = np.array([r.lens_moves for r in handed]) if handed else np.zeros(1)
     decisions = np.concatenate([r.decision_ms for r in reports]) if reports else np.zeros(1)
     success = [r.success for r in handed]
+    solvable = [r for r in reports if r.exposure_solvable]
     return {
         "episodes": n,
         "exposure_suitable_rate": len(handed) / n if n else 0.0,
+        # where some exposure is suitable (simulator ground truth): A_H's ceiling
+        "exposure_solvable_rate": len(solvable) / n if n else 0.0,
+        "exposure_suitable_of_solvable": (
+            sum(r.handed_over for r in solvable) / len(solvable) if solvable else 0.0
+        ),
         "focus_detected_rate": float(np.mean([r.detected for r in handed])) if handed else 0.0,
         "focus_detected_in_focus_rate": float(np.mean(success)) if handed else 0.0,
         "overall_success_rate": sum(success) / n if n else 0.0,

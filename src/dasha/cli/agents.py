@@ -452,7 +452,13 @@ def evaluate_command(
     13..300 lx) and report the targets."""
     from tqdm import tqdm
 
-    from dasha.agents.run import Policies, decision_latency_ms, run_episode, summarize
+    from dasha.agents.run import (
+        Policies,
+        decision_latency_ms,
+        exposure_solvable,
+        run_episode,
+        summarize,
+    )
     from dasha.envs.config import EpisodeConfig
     from dasha.envs.hierarchical import HierarchicalEpisode
 
@@ -469,10 +475,11 @@ def evaluate_command(
     )
     episode = HierarchicalEpisode(config)
     policies.check(episode)
-    reports = [
-        run_episode(episode, policies, seed=seed + i)[0]
-        for i in tqdm(range(episodes), disable=json_out, desc="episodes")
-    ]
+    reports = []
+    for i in tqdm(range(episodes), disable=json_out, desc="episodes"):
+        report = run_episode(episode, policies, seed=seed + i)[0]
+        report.exposure_solvable = exposure_solvable(episode, report)
+        reports.append(report)
     if episodes_out is not None:
         from dasha.io import write_jsonl
 

@@ -115,6 +115,14 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
     | D .. D+9 | histogram values, as fractions of the pixels |
     | D+10 .. D+20 | histogram bin edges / 255 |
 
+    With `exposure_observation="bracket"` (no E(I); N = the table's length):
+    | index | meaning |
+    |---|---|
+    | 0 .. 20 | histogram values and bin edges, as above |
+    | 21 .. 20+N | 1 where the peak the frame predicts at that exposure is suitable |
+    | 21+N .. 20+2N | that predicted peak / 255 |
+    | 21+2N, 22+2N | the frame's clipped and black fractions |
+
     ## Rewards
     Eq. 11: +1 if the histogram peak P is in [50, 150]; -0.01 BRISQUE of the frame if P is
     in [25, 50) or (150, 175]; -1 otherwise.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 
 from dasha.baselines.ae import AE_METHODS, run_ae
@@ -45,6 +46,18 @@ def test_agc_takes_more_frames_than_auto_once_on_a_big_step():
     assert frames["agc"] >= 2 * frames["once"] + 2, frames
 
 
+def test_the_bracket_meter_exposes_in_one_move_unless_the_frame_is_clipped():
+    """From one frame it predicts every exposure's histogram: one move from a dim start;
+    from a clipped one it has to look again."""
+    camera, _ = sim_rig(scene="cameraman", distance_cm=170.0, illuminance_lux=5.0, seed=1)
+    result = run_ae("bracket", camera)
+    assert result.suitable and result.moves == 1 and result.frames == 2
+    camera, _ = sim_rig(scene="cameraman", distance_cm=170.0, illuminance_lux=2000.0, seed=1)
+    assert np.mean(camera.grab().as_uint8() >= 250) > 0.5  # the premise: mostly clipped
+    result = run_ae("bracket", camera)
+    assert result.suitable and 2 <= result.moves <= 3
+
+
 def test_exposure_is_clamped_to_the_camera_limits():
     camera, _ = sim_rig(scene="motorcycle", distance_cm=170.0, illuminance_lux=13.0, seed=0)
     result = run_ae("once", camera, target_mean_level=250.0)  # wants more than 1 s
@@ -60,6 +73,7 @@ def test_exposure_is_clamped_to_the_camera_limits():
         ("once", {"target_mean_level": 300.0}, r"target_mean_level must be in \(0, 255\)"),
         ("once", {"max_iterations": 1.5}, "max_iterations must be a whole number"),
         ("once", {"target": 70}, "unknown tunable"),
+        ("bracket", {"candidates": 1}, "candidates must be at least 2"),
         ("manual", {}, "unknown auto-exposure method 'manual'"),
     ],
 )

@@ -81,7 +81,7 @@ def test_bench_quick_run_writes_table_and_figures(tmp_path):
     }
     assert methods["sweep"]["frames_mean"] > 400  # a full sweep over 24..70 V at 0.1 V
     assert methods["golden"]["frames_mean"] < methods["sweep"]["frames_mean"]
-    assert set(summary["auto_exposure"]) == {"dasha (A_H)", "agc", "once"}
+    assert set(summary["auto_exposure"]) == {"dasha (A_H)", "agc", "once", "bracket"}
     payload = json.loads((out / "results.json").read_text())
     assert len(payload["conditions"]) == 2 and len(payload["episodes"]["dasha"]) == 2
     assert payload["meta"]["conditions"] == "paper" and payload["meta"]["split"] is None

@@ -6,7 +6,15 @@ coarse-fine, golden) and ``run_ae(name, camera)`` with ``name`` in ``AE_METHODS`
 the agents, and never the simulator's ground truth.
 """
 
-from dasha.baselines.ae import AE_METHODS, AeMethod, AeResult, Agc, AutoOnce, run_ae
+from dasha.baselines.ae import (
+    AE_METHODS,
+    AeMethod,
+    AeResult,
+    Agc,
+    AutoOnce,
+    BracketMeter,
+    run_ae,
+)
 from dasha.baselines.af import (
     AF_METHODS,
     AfMethod,
@@ -28,6 +36,7 @@ __all__ = [
     "AfResult",
     "Agc",
     "AutoOnce",
+    "BracketMeter",
     "CoarseFineScan",
     "FullSweep",
     "GoldenSection",

@@ -18,6 +18,15 @@ until it converges, then switches itself off) at most ``max_iterations`` times. 
 saturated frame underestimates the needed correction (the mean is capped at 255), which
 is why more than one iteration can be needed.
 
+Bracket (``BracketMeter``): one frame, one move. The peak P the frame would give at each of
+``candidates`` exposures (log-spaced over the camera's range) is predicted by scaling its
+levels (``perception.histogram.bracket_peaks``: a linear sensor); the move goes to the
+middle, in log exposure, of the exposures predicted suitable, or, if none is, to the one
+predicted nearest P = 100. A frame already suitable is kept; a clipped or black one can
+hide how far off it is, so the prediction is made again from the new frame, at most
+``max_iterations`` times. It meters the hand-over condition itself rather than a mean, so
+it is the classical counterpart of A_H observing the same bracket.
+
 The result says whether the final frame is *suitable* for the focus agent
 (``is_suitable_peak``: histogram peak P in [50, 150]), the hand-over condition of Fig. 2.
 """
@@ -35,9 +44,10 @@ from dasha.baselines.af_base import AfTunables, Tuned
 from dasha.envs.rewards import is_suitable_peak
 from dasha.errors import ConfigError
 from dasha.hardware.base import Camera, Frame
-from dasha.perception.histogram import histogram
+from dasha.perception.histogram import bracket_peaks, histogram
 
 DARKEST_MEAN_LEVEL = 0.5  # a black frame still gives a finite correction
+SUITABLE_MIDDLE_PEAK = 100.0  # the middle of the hand-over band [50, 150]
 
 
 @dataclass(frozen=True)
@@ -182,7 +192,46 @@ class AutoOnce(AeMethod, name="once", tunables=AutoOnceTunables):
         return meter.on_target()
 
 
-AE_METHODS: dict[str, type[AeMethod]] = {"agc": Agc, "once": AutoOnce}
+@dataclass(frozen=True)
+class BracketTunables(AeTunables):
+    candidates: int = 141
+    max_iterations: int = 3
+    """A clipped or black frame hides how far off it is: predict again from the next one."""
+
+    ints: ClassVar[tuple[str, ...]] = ("candidates", "max_iterations")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.candidates < 2:
+            raise ConfigError(
+                f"BracketTunables.candidates must be at least 2, got {self.candidates}"
+            )
+
+
+class BracketMeter(AeMethod, name="bracket", tunables=BracketTunables):
+    def _loop(self, meter: _Meter) -> bool:
+        t: BracketTunables = self.tunables
+        limits = meter.camera.exposure_range_us
+        candidates = np.geomspace(limits.min, limits.max, t.candidates)
+        for _ in range(t.max_iterations):
+            assert meter.frame is not None
+            image = meter.frame.as_uint8()
+            if is_suitable_peak(histogram(image).peak):
+                return True
+            peaks = bracket_peaks(image, meter.camera.exposure_us, candidates)
+            suitable = np.flatnonzero([is_suitable_peak(p) for p in peaks])
+            if len(suitable):
+                chosen = int(suitable[len(suitable) // 2])
+            else:
+                chosen = int(np.argmin(np.abs(peaks - SUITABLE_MIDDLE_PEAK)))
+            if not meter.set(float(candidates[chosen])):
+                return False  # pinned where the prediction says: nothing better to try
+            meter.grab()
+        assert meter.frame is not None
+        return is_suitable_peak(histogram(meter.frame.as_uint8()).peak)
+
+
+AE_METHODS: dict[str, type[AeMethod]] = {"agc": Agc, "once": AutoOnce, "bracket": BracketMeter}
 
 
 def run_ae(name: str, camera: Camera, **tunables: Any) -> AeResult:

@@ -31,7 +31,7 @@ from dasha.hardware.sim import sim_rig
 
 CLASSICAL_AF = ("sweep", "hill-climb", "coarse-fine", "golden")
 RL_BASELINES = {"phase-shift-rl": "phase-shift", "tenengrad-rl": "tenengrad"}
-AE_METHODS_BENCHED = ("agc", "once")
+AE_METHODS_BENCHED = ("agc", "once", "bracket")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 import dasha.envs  # noqa: F401
 from dasha.agents.policy import Policy, PolicySpec, build_net, greedy_action
 from dasha.agents.run import (
+    TRAINED_EXPOSURE_OPTIONS,
     TRAINED_OPTIONS,
     Policies,
     exposure_solvable,
@@ -299,7 +300,8 @@ def test_rllib_hierarchical_training_run_exports_policies_and_resumes(tmp_path, 
     assert policies.focus.spec.head == head and policies.exposure.spec.head == "categorical"
     assert policies.focus.spec.value_trunk == (head != "categorical")
     assert policies.episode_options == {
-        name: getattr(config.episode, name) for name in TRAINED_OPTIONS
+        name: getattr(config.episode, name)
+        for name in (*TRAINED_OPTIONS, *TRAINED_EXPOSURE_OPTIONS)
     }
     assert policies.focus.spec.episode == policies.exposure.spec.episode == config.episode
     assert policies.focus.spec.obs_dim == 1280 + config.episode.observe_lens

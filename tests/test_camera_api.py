@@ -368,7 +368,9 @@ def test_dasha_retrigger_resumes_without_the_factory_reset(
     again = cam.cycles[-1]
     assert again["reason"] == SHARPNESS and again["episode_start"] == "resumed"
     assert again["exposure_moves"] == 0 and all(m["to"] > 30.0 for m in again["moves"])
-    assert event["in_focus_after"] and event["refocus_frames"] <= 5
+    assert event["in_focus_after"]
+    # resuming skips the 24 V reset frame and A_H's frame: fewer frames than the cold start
+    assert again["frames"] < cam.cycles[0]["frames"]
     assert cam.cycles[0]["episode_start"] == "factory reset"  # the start-up cycle: cold
 
 

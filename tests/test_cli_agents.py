@@ -17,9 +17,9 @@ runner = CliRunner()
 
 def test_shipped_policies_load_and_match_the_default_encoder():
     policies = Policies.load()
-    assert policies.exposure.spec.obs_dim == 1280 + 21 and policies.exposure.spec.action_sizes == (
-        141,
-    )
+    # A_H observes the histogram and the virtual bracket over the 141 exposures (no E(I))
+    assert policies.exposure.spec.obs_dim == 21 + 2 * 141 + 2
+    assert policies.exposure.spec.action_sizes == (141,)
     assert policies.focus.spec.action_sizes == (47, 100)
     assert (
         shipped_policy_dir() / "curve.json"

@@ -106,20 +106,22 @@ SHIPPED_EXTRA = {"steps": 28160, "seed": 0, "mode": "hierarchical", "lr": 0.0003
 def test_shipped_format_1_policies_load_with_their_episode_options():
     import torch
 
-    for name in ("exposure", "focus"):
-        payload = torch.load(shipped_policy_dir() / f"{name}.pt", weights_only=True)
-        assert payload["format"] == 1 and "episode" not in payload["spec"]  # still the old files
+    payload = torch.load(shipped_policy_dir() / "focus.pt", weights_only=True)
+    assert payload["format"] == 1 and "episode" not in payload["spec"]  # still the old file
+    # A_H's file is the pre-trained one (format 2): it records the bracket it observes
+    exposure = torch.load(shipped_policy_dir() / "exposure.pt", weights_only=True)
+    assert (
+        exposure["format"] == 2 and exposure["spec"]["episode"]["exposure_observation"] == "bracket"
+    )
     policies = Policies.load()
-    # the old files predate the other trained options: they read as EpisodeConfig's defaults
-    defaults = {
-        k: v for k, v in policies.episode_options.items() if k not in SHIPPED_EPISODE_OPTIONS
-    }
-    assert policies.episode_options == {**defaults, **SHIPPED_EPISODE_OPTIONS}
+    # the old file predates the other trained options: they read as EpisodeConfig's defaults
+    shipped = {**SHIPPED_EPISODE_OPTIONS, "exposure_observation": "bracket"}
+    defaults = {k: v for k, v in policies.episode_options.items() if k not in shipped}
+    assert policies.episode_options == {**defaults, **shipped}
     assert defaults == {k: getattr(EpisodeConfig(), k) for k in defaults}
     assert policies.focus.spec.episode == EpisodeConfig(**SHIPPED_EPISODE_OPTIONS)
-    for policy in (policies.exposure, policies.focus):
-        assert SHIPPED_EXTRA.items() <= policy.spec.extra.items()
-        assert "sharp_brisque_max" not in policy.spec.extra  # moved into the episode
+    assert SHIPPED_EXTRA.items() <= policies.focus.spec.extra.items()
+    assert "sharp_brisque_max" not in policies.focus.spec.extra  # moved into the episode
     config = policies.episode(EpisodeConfig(scenes=("cameraman",)))
     assert (config.scenes, config.sharp_brisque_max, config.observe_lens) == (
         ("cameraman",),
@@ -141,12 +143,14 @@ def test_shipped_policies_resaved_as_format_2_read_back_the_same(tmp_path):
         assert np.array_equal(np.asarray(new.act(obs)), np.asarray(old.act(obs)))
 
 
-# The first evaluation episodes of the shipped policies (seeds 1_000_000..), recorded with the
-# code before EpisodeConfig: (conditions, final lens V, final exposure us, lens moves).
+# The first evaluation episodes of the shipped policies (seeds 1_000_000..): (conditions,
+# final lens V, final exposure us, lens moves). Recorded again on 2026-12-02, when the
+# pre-trained A_H (the virtual bracket) replaced the PPO one: the third episode, which the
+# old A_H left at an unsuitable 465 ms, is now handed over and focused.
 RECORDED_EPISODES = [
-    ({"scene": "grace_hopper", "distance_cm": 165.0, "illuminance_lux": 233.0}, 36.89, 42000.0, 2),
-    ({"scene": "cameraman", "distance_cm": 160.0, "illuminance_lux": 213.0}, 36.93, 24000.0, 2),
-    ({"scene": "grace_hopper", "distance_cm": 164.0, "illuminance_lux": 13.0}, 24.0, 465000.0, 0),
+    ({"scene": "grace_hopper", "distance_cm": 165.0, "illuminance_lux": 233.0}, 36.72, 60000.0, 1),
+    ({"scene": "cameraman", "distance_cm": 160.0, "illuminance_lux": 213.0}, 36.94, 23000.0, 2),
+    ({"scene": "grace_hopper", "distance_cm": 164.0, "illuminance_lux": 13.0}, 36.92, 800000.0, 2),
 ]
 
 

@@ -37,6 +37,8 @@ TRAINED_OPTIONS = (
     "observe_defocus",
     "focus_action",
 )
+# What a trained A_H fixes: what it observes.
+TRAINED_EXPOSURE_OPTIONS = ("exposure_observation",)
 # Why an episode ended: A_L's stop rule ended the search, A_L used its 10 moves, or A_H's frame had an
 # unsuitable histogram (no hand-over).
 STOP_FOUND, STOP_HORIZON, STOP_UNSUITABLE = "found", "horizon", "unsuitable exposure"
@@ -79,12 +81,14 @@ class Policies:
 
     @property
     def episode_options(self) -> dict[str, Any]:
-        """The episode options the focus policy was trained with: its sharpness gate (None:
-        the paper's eq. 12) and whether it observes the lens position."""
-        trained = self.focus.spec.episode
-        options = {name: getattr(trained, name) for name in TRAINED_OPTIONS}
-        # A_H's observation is A_H's own: its file says what it was trained to see
-        return {**options, "exposure_observation": self.exposure.spec.episode.exposure_observation}
+        """The episode options the policies were trained with: A_L's stop rule, what it
+        observes and its action units, and what A_H observes."""
+        focus, exposure = self.focus.spec.episode, self.exposure.spec.episode
+        # each agent's file says what that agent was trained to see
+        return {
+            **{name: getattr(focus, name) for name in TRAINED_OPTIONS},
+            **{name: getattr(exposure, name) for name in TRAINED_EXPOSURE_OPTIONS},
+        }
 
     def episode(self, base: EpisodeConfig | None = None) -> EpisodeConfig:
         """``base`` (conditions, perception, ... of the run) with the trained options."""

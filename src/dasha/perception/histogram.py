@@ -21,7 +21,7 @@ from dasha.perception._image import ImageLike, as_gray, crop
 
 HISTOGRAM_BINS = 10
 CLIPPED_LEVEL = 250  # of 255: a sensor's saturated pixels, with some noise below full scale
-BLACK_LEVEL = 2  # of 255: pixels the read noise leaves at black (below one photo-electron's worth)
+BLACK_LEVEL = 2  # of 255: pixels at or near black, whose true level the frame cannot tell
 
 
 @dataclass(frozen=True)

@@ -207,3 +207,14 @@ def test_bench_runs_only_the_chosen_baselines(tmp_path) -> None:
     assert set(summary["methods"]) == {"dasha", "golden"}
     assert not (out / "rl_baselines").exists()  # no RL baseline was trained
     assert json.loads((out / "results.json").read_text())["solvable"]["solved_by_sweep"] is None
+
+
+def test_the_auto_exposure_table_judges_a_h_on_its_own_frame():
+    """A_H's row is the frame after its one move (hand-over and its peak), not the episode's
+    last frame, which A_L's lens moves change too (a sharp frame has another histogram)."""
+    from dasha.bench.run import bench_auto_exposure
+
+    keep = {"dasha_exposure": [(True, 80.0), (False, 200.0), (True, 120.0), (True, 100.0)]}
+    table = bench_auto_exposure([], keep)
+    assert table["dasha (A_H)"]["suitable_rate"] == 0.75
+    assert table["dasha (A_H)"]["peak_mean"] == 125.0

@@ -83,6 +83,9 @@ def dasha_runner(senses: Senses, policies: Any, keep: dict[str, Any]) -> MethodR
         episode = HierarchicalEpisode(config, senses=senses, rig=lambda: (camera, lens))
         report, first, last = run_episode(episode, policies, seed=c.seed)
         keep.setdefault("dasha_frames", []).append((c, first, last))
+        # A_H's own result: the frame after its one move (the outcome judges the last frame,
+        # after A_L has moved the lens, which changes the histogram too)
+        keep.setdefault("dasha_exposure", []).append((report.handed_over, report.peak))
         decisions = report.exposure_moves + report.lens_moves
         return _outcome(
             "dasha", c, camera, lens, last, report.detected, report.wall_time_s, decisions
@@ -135,17 +138,21 @@ def rl_runner(
 
 
 def bench_auto_exposure(
-    conditions: Sequence[Condition], dasha: list[Outcome], keep: dict[str, Any]
+    conditions: Sequence[Condition], keep: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """DASHA's A_H (from its episodes) against the AE baselines, from the factory exposure."""
+    """DASHA's A_H (from its episodes: the frame after its one move, as the AE baselines'
+    own last frame) against the AE baselines, from the factory exposure."""
     from dasha.baselines.ae import run_ae
 
+    exposure = keep.get("dasha_exposure", [])
     table: dict[str, dict[str, Any]] = {
         "dasha (A_H)": {
-            "suitable_rate": float(np.mean([o.suitable_exposure for o in dasha])) if dasha else 0.0,
+            "suitable_rate": float(np.mean([s for s, _ in exposure])) if exposure else 0.0,
             "moves_mean": 1.0,
             "frames_mean": 2.0,
-            "peak_mean": float(np.mean([o.peak for o in dasha])) if dasha else 0.0,
+            "peak_mean": float(np.mean([p for _, p in exposure if p is not None]))
+            if exposure
+            else 0.0,
         }
     }
     hists: dict[str, np.ndarray] = {
@@ -289,7 +296,7 @@ def run_bench(
         {name: rl_runner(name, path, senses, trust_checkpoint) for name, path in rl_models.items()}
     )
     results = run_methods(methods, drawn, progress)
-    ae = bench_auto_exposure(drawn, results["dasha"], keep)
+    ae = bench_auto_exposure(drawn, keep)
 
     # Figures
     curves = {"DASHA": load_curve((policy or shipped_policy_dir()) / "curve.json")}

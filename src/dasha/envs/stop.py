@@ -21,9 +21,9 @@ depths of focus (``PEAK_BRACKET``) the chosen frame is within one, i.e. in focus
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -59,25 +59,38 @@ def region_sharpness(gray: np.ndarray, box: tuple[float, float, float, float] | 
 
 
 Box = tuple[float, float, float, float]
+Kept = TypeVar("Kept", bound=Sized)  # a collection with one entry per frame
 
 
-class _PerRegion:
-    """``measure(gray, box)`` of every frame, kept while the region stays the same."""
+class _PerRegion(Generic[Kept]):
+    """Per-frame work over the current region, kept while the region stays the same:
+    ``start()`` makes an empty collection, ``add(kept, gray, box)`` takes one more frame."""
 
-    def __init__(self, measure: Callable[[np.ndarray, Box | None], Any]) -> None:
-        self.measure = measure
+    def __init__(
+        self, start: Callable[[], Kept], add: Callable[[Kept, np.ndarray, Box | None], None]
+    ) -> None:
+        self.start: Callable[[], Kept] = start
+        self.add: Callable[[Kept, np.ndarray, Box | None], None] = add
         self.box: Box | None = None
-        self.values: list[Any] = []
+        self.kept: Kept = start()
 
     def clear(self) -> None:
-        self.values.clear()
+        self.kept = self.start()
 
-    def of(self, grays: list[np.ndarray], box: Box | None) -> list[Any]:
+    def of(self, grays: list[np.ndarray], box: Box | None) -> Kept:
         if box != self.box:
-            self.values.clear()
-            self.box = box
-        self.values += [self.measure(g, box) for g in grays[len(self.values) :]]
-        return list(self.values)
+            self.kept, self.box = self.start(), box
+        for gray in grays[len(self.kept) :]:
+            self.add(self.kept, gray, box)
+        return self.kept
+
+
+def _add_sharpness(kept: list[float], gray: np.ndarray, box: Box | None) -> None:
+    kept.append(region_sharpness(gray, box))
+
+
+def _add_spectrum(kept: RingPowers, gray: np.ndarray, box: Box | None) -> None:
+    kept.add(spectrum(gray, box))
 
 
 @dataclass
@@ -90,16 +103,19 @@ class SearchMemory:
     seen: list[TargetSeen] = field(default_factory=list)
     # Per-frame measures over the current region: a step's observation and stop rule both
     # read them, and only a new frame or a new best box needs any new work.
-    _scores: _PerRegion = field(default_factory=lambda: _PerRegion(region_sharpness), repr=False)
-    _powers: RingPowers = field(default_factory=RingPowers, repr=False)
-    _powers_box: Box | None = field(default=None, repr=False)
+    _scores: _PerRegion[list[float]] = field(
+        default_factory=lambda: _PerRegion(list, _add_sharpness), repr=False
+    )
+    _powers: _PerRegion[RingPowers] = field(
+        default_factory=lambda: _PerRegion(RingPowers, _add_spectrum), repr=False
+    )
 
     def clear(self) -> None:
         self.positions.clear()
         self.grays.clear()
         self.seen.clear()
         self._scores.clear()
-        self._powers = RingPowers()
+        self._powers.clear()
 
     def add(self, position: float, frame: Frame, seen: TargetSeen) -> None:
         self.positions.append(float(position))
@@ -114,17 +130,12 @@ class SearchMemory:
 
     def sharpness(self) -> list[float]:
         """Every frame's sharpness over the same region (so only the focus differs)."""
-        return self._scores.of(self.grays, self.region)
+        return list(self._scores.of(self.grays, self.region))
 
     def ring_powers(self) -> RingPowers:
         """Every frame's spectrum around the same region and their cross powers
         (``perception.defocus``)."""
-        box = self.region
-        if box != self._powers_box:
-            self._powers, self._powers_box = RingPowers(), box
-        for gray in self.grays[len(self._powers) :]:
-            self._powers.add(spectrum(gray, box))
-        return self._powers
+        return self._powers.of(self.grays, self.region)
 
     def relative_sharpness(self) -> list[float]:
         """log(sharpness / the sharpest so far): 0 at the best frame, scene-independent."""

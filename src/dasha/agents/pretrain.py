@@ -190,18 +190,14 @@ def collect_exposure(
     where no exposure is suitable are left out (no move of A_H can succeed there)."""
     from tqdm import tqdm
 
+    from dasha.envs.exposure import suitable_exposures
     from dasha.envs.hierarchical import EXPOSURE
-    from dasha.envs.rewards import is_suitable_peak
-    from dasha.perception.histogram import histogram
 
     observations, masks = [], []
-    camera = episode.camera
+    table_us = episode.table_us
     for _ in tqdm(range(conditions), disable=not progress, desc="exposure conditions"):
         obs, _ = episode.reset(rng)
-        mask = np.zeros(len(episode.table_us), bool)
-        for i, exposure_us in enumerate(episode.table_us):
-            camera.set_exposure_us(float(exposure_us))
-            mask[i] = is_suitable_peak(histogram(camera.grab().as_uint8()).peak)
+        mask = np.fromiter(suitable_exposures(episode.camera, table_us), bool, len(table_us))
         if mask.any():
             observations.append(obs[EXPOSURE])
             masks.append(mask)

@@ -212,19 +212,14 @@ def exposure_solvable(episode: HierarchicalEpisode, report: EpisodeReport) -> bo
     episode just run (``report``): evaluation's ceiling for A_H. Unless A_H found one, every
     exposure is tried, so only for the simulator (frames are free there); the camera's
     exposure is put back."""
-    from dasha.envs.rewards import is_suitable_peak
-    from dasha.perception.histogram import histogram
+    from dasha.envs.exposure import suitable_exposures
 
     if report.handed_over:
         return True
     camera = episode.camera
     before = camera.exposure_us
     try:
-        for exposure_us in episode.table_us:
-            camera.set_exposure_us(float(exposure_us))
-            if is_suitable_peak(histogram(camera.grab().as_uint8()).peak):
-                return True
-        return False
+        return any(suitable_exposures(camera, episode.table_us))
     finally:
         camera.set_exposure_us(before)
 

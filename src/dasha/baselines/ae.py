@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from dasha.baselines.af_base import AfTunables, Tuned
-from dasha.envs.rewards import is_suitable_peak
+from dasha.envs.rewards import is_suitable_peak, suitable_peaks
 from dasha.errors import ConfigError
 from dasha.hardware.base import Camera, Frame
 from dasha.perception.histogram import bracket_peaks, histogram
@@ -219,7 +219,7 @@ class BracketMeter(AeMethod, name="bracket", tunables=BracketTunables):
             if is_suitable_peak(histogram(image).peak):
                 return True
             peaks = bracket_peaks(image, meter.camera.exposure_us, candidates)
-            suitable = np.flatnonzero([is_suitable_peak(p) for p in peaks])
+            suitable = np.flatnonzero(suitable_peaks(peaks))
             if len(suitable):
                 chosen = int(suitable[len(suitable) // 2])
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -10,10 +11,10 @@ import numpy as np
 from dasha.envs.conditions import RigFactory, reset_rig
 from dasha.envs.config import EpisodeConfig, build_env, episode_config
 from dasha.envs.rewards import (
-    SUITABLE_PEAK,
     exposure_reward,
     is_suitable_peak,
     is_tolerable_peak,
+    suitable_peaks,
 )
 from dasha.hardware.base import Camera, Frame
 from dasha.perception.histogram import (
@@ -44,13 +45,22 @@ def exposure_observation(
     """
     image = frame.as_uint8()
     hist = hist or histogram(image)
-    shape = [hist.counts / image.size, hist.bin_edges / 255.0]
+    hist_values = [hist.counts / image.size, hist.bin_edges / 255.0]
     if bracket_us is None:
-        return np.concatenate([senses.features(frame), *shape]).astype(np.float32)
+        return np.concatenate([senses.features(frame), *hist_values]).astype(np.float32)
     peaks = bracket_peaks(image, frame.exposure_us, bracket_us)
-    suitable = (peaks >= SUITABLE_PEAK[0]) & (peaks <= SUITABLE_PEAK[1])
+    suitable = suitable_peaks(peaks)
     margins = [clipped_fraction(image), black_fraction(image)]
-    return np.concatenate([*shape, suitable, peaks / 255.0, margins]).astype(np.float32)
+    return np.concatenate([*hist_values, suitable, peaks / 255.0, margins]).astype(np.float32)
+
+
+def suitable_exposures(camera: Camera, table_us: np.ndarray) -> Iterator[bool]:
+    """Whether each exposure of ``table_us`` gives a suitable histogram, each tried in turn
+    on ``camera`` (ground truth on the simulator, where frames are free; stop early with
+    ``any``)."""
+    for exposure_us in table_us:
+        camera.set_exposure_us(float(exposure_us))
+        yield is_suitable_peak(histogram(camera.grab().as_uint8()).peak)
 
 
 def exposure_bracket_us(config: EpisodeConfig, table_us: np.ndarray) -> np.ndarray | None:
@@ -93,8 +103,8 @@ def exposure_observation_space(
     feature_dim: int, bracket_us: np.ndarray | None = None
 ) -> gym.spaces.Box:
     """``bracket_us``: the exposures of the virtual bracket (None: the paper's observation)."""
-    shape = 2 * HISTOGRAM_BINS + 1
-    n = feature_dim + shape if bracket_us is None else shape + 2 * len(bracket_us) + 2
+    hist_dim = 2 * HISTOGRAM_BINS + 1
+    n = feature_dim + hist_dim if bracket_us is None else hist_dim + 2 * len(bracket_us) + 2
     return gym.spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)
 
 

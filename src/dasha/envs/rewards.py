@@ -13,6 +13,8 @@ bins over the frame's own range, as the original code).
 
 from __future__ import annotations
 
+import numpy as np
+
 SUITABLE_PEAK = (50.0, 150.0)  # closed interval: hand over to the focus agent
 TOLERABLE_PEAK = (25.0, 175.0)  # outside SUITABLE but inside this: graded by BRISQUE
 
@@ -20,6 +22,11 @@ TOLERABLE_PEAK = (25.0, 175.0)  # outside SUITABLE but inside this: graded by BR
 def is_suitable_peak(peak: float) -> bool:
     """The hand-over condition of Fig. 2: the histogram peak is in [50, 150]."""
     return SUITABLE_PEAK[0] <= peak <= SUITABLE_PEAK[1]
+
+
+def suitable_peaks(peaks: np.ndarray) -> np.ndarray:
+    """``is_suitable_peak`` of every peak of an array (e.g. a virtual exposure bracket's)."""
+    return (peaks >= SUITABLE_PEAK[0]) & (peaks <= SUITABLE_PEAK[1])
 
 
 def is_tolerable_peak(peak: float) -> bool:

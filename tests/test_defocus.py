@@ -56,6 +56,25 @@ def test_two_frames_at_known_positions_locate_focus(positions):
     assert estimate.confidence > 0.05
 
 
+@pytest.mark.parametrize("brackets", [(-20, -10), (10, 20)])
+def test_the_simulators_large_blurs_are_disks_depth_from_defocus_can_read(brackets):
+    """The simulator blurs wide disks on a downsampled image; the way back up must keep them
+    disks. With 8 px on the small grid, frames 80 and 40 px out of focus put the estimate
+    6.5 brackets off (toward the frames); at 32 px they are within a tenth of a bracket."""
+    from dasha.envs.stop import PEAK_BRACKET
+    from dasha.sim.optics import defocus_blur
+
+    texture = _texture()
+    positions = [FOCUS + b * PEAK_BRACKET for b in brackets]
+    frames = []
+    for i, p in enumerate(positions):
+        blurred = defocus_blur(texture.copy(), BLUR_PX_PER_RANGE * abs(p - FOCUS))
+        noisy = blurred[100:500, 100:500] + np.random.default_rng(i).normal(0, 1.0, (400, 400))
+        frames.append(np.clip(noisy, 0, 255).astype(np.uint8))
+    estimate = estimate_focus([spectrum(f) for f in frames], positions, BLUR_PX_PER_RANGE)
+    assert estimate.position == pytest.approx(FOCUS, abs=0.25 * PEAK_BRACKET)
+
+
 def test_the_scene_cancels_out():
     """Two different textures at the same two positions give the same answer."""
     positions = [0.28, 0.295]

@@ -105,6 +105,11 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--conditions", "99999999999"], "at most 100000"),
         (["--sharp-brisque-max", "-1"], "at least 0"),
     ],
+    "dfd-bench": [
+        (["--conditions", "0"], "at least 1"),
+        (["--condition-set", "nowhere"], "nowhere"),
+        (["--condition-set", "paper", "--split", "test"], "split"),
+    ],
     "sim snapshot": [
         (["--out", "{tmp}/f.jpg", "--bit-depth", "12"], "12-bit"),
         (["--out", "{tmp}/f.png", "--bit-depth", "10"], "choose 8 or 12"),

@@ -128,6 +128,43 @@ def test_gate_bench_reports_pass_rates_by_blur():
         assert sum(shares) == pytest.approx(1.0)
 
 
+def test_dfd_bench_reports_the_estimate_by_distance_from_focus():
+    result = runner.invoke(
+        app,
+        ["dfd-bench", "--conditions", "2", "--condition-set", "full", "--split", "val", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    one, both = info["by_offset"]["one side"], info["by_offset"]["both sides"]
+    # two frames both at focus are no pair; every other offset is measured on each condition
+    assert both["0"]["pairs"] == 0 and one["0"]["pairs"] == 2
+    for near in ("2", "5", "10"):
+        for rates in (one[near], both[near]):
+            assert rates["pairs"] == 2
+            assert 0.0 <= rates["within_1_bracket"] <= rates["within_5_brackets"] <= 1.0
+    # the nearer frame's blur is the simulator's, linear in the lens offset
+    assert one["10"]["near_blur_px"] == pytest.approx(2 * one["5"]["near_blur_px"], rel=0.05)
+    assert sum(r["pairs"] for r in info["by_distance_band"].values()) == 2 * (4 + 3)
+
+
+def test_dfd_summary_scores_errors_in_brackets():
+    from dasha.bench.dfd import DfdSample, summarize_estimates
+
+    def sample(near: int, error: float, distance_cm: float) -> DfdSample:
+        return DfdSample("one side", near, 4.0 * near, error, 0.5, distance_cm, "s")
+
+    summary = summarize_estimates(
+        [sample(2, 0.5, 40.0), sample(2, -3.0, 40.0), sample(30, 20.0, 300.0)]
+    )
+    near = summary["by_offset"]["one side"]["2"]
+    assert near["pairs"] == 2 and near["within_1_bracket"] == 0.5
+    assert near["within_5_brackets"] == 1.0 and near["median_error_brackets"] == 1.75
+    assert summary["by_offset"]["one side"]["30"]["within_5_brackets"] == 0.0
+    # only pairs whose nearer frame is at most 10 brackets out count by band
+    assert summary["by_distance_band"]["0-50 cm"]["pairs"] == 2
+    assert summary["by_distance_band"]["200-500 cm"]["pairs"] == 0
+
+
 def test_stop_rule_rates_score_the_targets():
     from dasha.bench.gate import BoxSample, stop_rule_rates
 

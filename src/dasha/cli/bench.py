@@ -152,3 +152,53 @@ def gate_bench_command(
 
 def _percent(rate: float | None) -> str:
     return "-" if rate is None else f"{rate:.1%}"
+
+
+@app.command("dfd-bench")
+@handle_errors
+def dfd_bench_command(
+    conditions: Annotated[
+        int, typer.Option(help="Random scenes/distances/illuminances (16 frame pairs each).")
+    ] = 60,
+    seed: Annotated[int, typer.Option(help="Seed of the conditions and sides.")] = 0,
+    conditions_set: Annotated[
+        str, typer.Option("--condition-set", help="Condition set the scenes are drawn from.")
+    ] = "full",
+    split: SplitName = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """How far from focus depth from defocus still finds it: the estimate's error (in
+    brackets of the peak rule) from two frames, by how far the nearer one is from focus,
+    with both frames on one side of focus or one on each (simulator ground truth)."""
+    from dasha.bench.dfd import run_dfd_bench
+    from dasha.envs.config import EpisodeConfig
+
+    if conditions <= 0:
+        raise ConfigError(f"--conditions {conditions}: give a positive number of conditions")
+    episode = EpisodeConfig(**episode_conditions(conditions_set, split, "test", None))
+    result = run_dfd_bench(conditions, seed, not json_out, episode)
+    if json_out:
+        print_json(result)
+        return
+    typer.echo(
+        f"depth from defocus on {conditions} conditions of {result['condition_set']}"
+        f" ({result['split'] or 'no split'}), seed {seed}; one bracket = {result['bracket']:g}"
+        " of the lens range"
+    )
+    typer.echo(
+        "nearer frame   blur px   one side: within 1 / median   both sides: within 1 / median"
+    )
+    one, both = result["by_offset"]["one side"], result["by_offset"]["both sides"]
+    for near in one:
+        typer.echo(
+            f"  {near:>3} brackets  {one[near].get('near_blur_px', float('nan')):7.1f}"
+            f"   {_percent(one[near].get('within_1_bracket'))} / "
+            f"{one[near].get('median_error_brackets', float('nan')):.2f}"
+            f"            {_percent(both[near].get('within_1_bracket'))} / "
+            f"{both[near].get('median_error_brackets', float('nan')):.2f}"
+        )
+    typer.echo("nearer frame <= 10 brackets out, by distance band:")
+    for band, rates in result["by_distance_band"].items():
+        typer.echo(
+            f"  {band:<14} {rates['pairs']:>4} pairs  within 1: {_percent(rates.get('within_1_bracket'))}"
+        )

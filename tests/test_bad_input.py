@@ -136,6 +136,8 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{tmp}/run", "--conditions", "paper", "--split", "train"], "split"),
         (["--out", "{tmp}/run", "--seed", "-1"], "seed"),
         (["--out", "{tmp}/run", "--exposure-observation", "raw"], "choose among paper, bracket"),
+        (["--out", "{tmp}/run", "--probe-quantile", "1.5"], "must lie in [0, 1]"),
+        (["--out", "{tmp}/run", "--no-probes", "--probe-quantile", "0.5"], "contradict"),
     ],
     "train-bench": [
         (["--backend", "bogus"], "choose among"),

@@ -30,6 +30,31 @@ def test_expert_brackets_focus_then_lands_on_it():
     assert expert_target([off, off - 0.9 * B, off + 0.9 * B], focus, B) == off
 
 
+def test_expert_takes_its_probes_first_whatever_the_focus():
+    probes = (0.3, 0.37)
+    for focus in (0.26, 0.33, 0.41):
+        assert expert_target([0.0], focus, B, probes) == 0.3
+        assert expert_target([0.0, 0.3], focus, B, probes) == 0.37
+        # then the bracket around focus, as without probes
+        assert expert_target([0.0, 0.3, 0.37], focus, B, probes) == pytest.approx(focus - 0.9 * B)
+
+
+def test_probes_are_quantiles_of_the_training_focus(tmp_path: Path):
+    import gymnasium as gym
+
+    import dasha.envs  # noqa: F401 - registers the envs
+    from dasha.agents.pretrain import focus_probes
+
+    env = gym.make("dasha/Focus-v0", config=PRETRAIN_EPISODE).unwrapped
+    config = PretrainConfig(out=tmp_path, probe_quantiles=(0.0, 0.5, 1.0), probe_conditions=9)
+    low, middle, high = focus_probes(env, config)
+    assert 0.0 < low <= middle <= high < 1.0 and low < high  # distances differ
+    assert focus_probes(env, config) == (low, middle, high)  # its own seed: repeatable
+    assert focus_probes(env, PretrainConfig(out=tmp_path, probe_quantiles=())) == ()
+    with pytest.raises(ConfigError, match="must lie in"):
+        PretrainConfig(out=tmp_path, probe_quantiles=(1.2,))
+
+
 def test_pretrain_refuses_what_it_cannot_imitate(tmp_path: Path):
     from dataclasses import replace
 
@@ -48,6 +73,8 @@ def test_a_tiny_pretraining_writes_a_policy_the_episode_runs(tmp_path: Path):
         progress=False,
     )
     assert [r["round"] for r in summary["rounds"]] == [0, 1]
+    probes = Policies.load(tmp_path).focus.spec.extra["pretrain"]["probes"]
+    assert len(probes) == 2 and probes[0] < probes[1]  # the default quantiles, recorded
     assert all(r["states"] >= 3 and np.isfinite(r["loss"]) for r in summary["rounds"])
     assert summary["exposure"]["conditions"] == 4 and summary["exposure"]["states"] <= 4
     policies = Policies.load(tmp_path)

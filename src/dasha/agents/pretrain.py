@@ -1,9 +1,13 @@
 """Virtual pre-training of A_L: imitate, from images, a search that knows where focus is.
 
 On the simulator the in-focus lens position is known (ground truth, ``info["in_focus_v"]``).
-An *expert* that knows it searches as the peak stop rule needs (``envs.stop``): one frame
-less than a bracket below focus, one above it, then focus; the rule then ends the search
-on the in-focus frame. A_L's network is trained, supervised, to give the
+An *expert* that knows it first takes the same probe frames in every episode (lens
+positions at quantiles of where focus lies over the training conditions: from the 24 V
+frame nothing of the distance is observable, and depth from defocus finds focus from
+frames that straddle it, ``dasha dfd-bench``), then searches as the peak stop rule needs
+(``envs.stop``): one frame less than a bracket below focus, one above it, then focus; the
+rule then ends the search on the in-focus frame. The probes are what a network can
+imitate from images; the jump after them is where the observation must carry focus. A_L's network is trained, supervised, to give the
 expert's move the highest probability under its own action distribution (the jump-step
 head's distribution over the lens grid, ``agents.policy.grid_logits``), from its own
 observations only: E(I) of the last two frames, their lens positions and sharpness ratio,
@@ -58,6 +62,11 @@ class PretrainConfig:
     seed: int = 0
     hidden: tuple[int, ...] = (256, 256)
     lr: float = 1e-3
+    probe_quantiles: tuple[float, ...] = (0.25, 0.75)
+    """The expert's probe frames, as quantiles of the in-focus lens position over the
+    training conditions (``()``: no probes, the expert's first move is the bracket's)."""
+    probe_conditions: int = 200
+    """Training conditions the probe quantiles are taken over."""
 
     def __post_init__(self) -> None:
         episode = self.episode
@@ -74,15 +83,25 @@ class PretrainConfig:
             raise ConfigError(
                 "--episodes, --rounds, --epochs and --exposure-conditions must be at least 1"
             )
+        if not all(0.0 <= q <= 1.0 for q in self.probe_quantiles) or self.probe_conditions < 1:
+            raise ConfigError(
+                f"probe quantiles {self.probe_quantiles} must lie in [0, 1] and probe "
+                f"conditions ({self.probe_conditions}) be at least 1"
+            )
 
 
-def expert_target(positions: list[float], focus: float, bracket: float) -> float:
+def expert_target(
+    positions: list[float], focus: float, bracket: float, probes: tuple[float, ...] = ()
+) -> float:
     """The expert's next lens position (fraction of the range) given where this search has
-    been and where focus is. The centre is the frame nearest focus within half a bracket
+    been and where focus is. Move ``i`` (the factory frame is ``positions[0]``) goes to
+    ``probes[i - 1]`` while there are probes left; then the centre is the frame nearest focus within half a bracket
     (in focus), or focus itself while there is none; the expert takes the missing sides of
     the bracket around it first (0.9 bracket away, inside it after rounding), below then
     above, and the centre last: the peak rule then ends the search on the in-focus frame
     with no move back to it (one move fewer than centre first)."""
+    if len(positions) <= len(probes):
+        return probes[len(positions) - 1]
     near = [p for p in positions if abs(p - focus) <= 0.5 * bracket]
     centre = min(near, key=lambda p: abs(p - focus)) if near else focus
     below = any(centre - bracket <= p < centre for p in positions)
@@ -100,6 +119,7 @@ def collect(
     rng: np.random.Generator,
     policy: Any = None,
     progress: bool = True,
+    probes: tuple[float, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(observations, expert grid indices) from ``episodes`` A_L episodes of ``env``
     (``dasha/Focus-v0``), following the expert with noise or, if given, ``policy``."""
@@ -115,15 +135,15 @@ def collect(
         focus = range_fraction(float(info["in_focus_v"]), lens.focus_range)
         done = False
         while not done:
-            target = expert_target(search.memory.positions, focus, bracket)
+            target = expert_target(search.memory.positions, focus, bracket, probes)
             observations.append(obs)
             labels.append(normalised_point(target))
             if policy is not None:
                 action = policy.act(obs)
             else:
-                first = len(search.memory.positions) == 1
-                # a probe anywhere first (the 24 V frame shows nothing of the distance), then
-                # the expert's move with an error of a jump's or of a step's size
+                # without probes, a random first move (the 24 V frame shows nothing of the
+                # distance); then the expert's move with an error of a jump's or a step's size
+                first = not probes and len(search.memory.positions) == 1
                 jump = abs(target - search.memory.positions[-1]) > 2 * bracket
                 spread = 2.0 * bracket if jump else 0.3 * bracket
                 moved = rng.uniform(0, 1) if first else target + rng.normal(0, spread)
@@ -131,6 +151,22 @@ def collect(
             obs, _, terminated, truncated, _ = env.step(action)
             done = terminated or truncated
     return np.asarray(observations, np.float32), np.asarray(labels, np.int64)
+
+
+def focus_probes(env: Any, config: PretrainConfig) -> tuple[float, ...]:
+    """The expert's probe positions: ``config.probe_quantiles`` of the in-focus lens position
+    (fraction of the range) over ``config.probe_conditions`` training conditions, drawn
+    with their own seed so that the episodes' draws stay the same."""
+    if not config.probe_quantiles:
+        return ()
+    rng = np.random.default_rng([config.seed, 1])
+    focus = [
+        range_fraction(
+            float(env.reset(seed=int(rng.integers(2**31)))[1]["in_focus_v"]), env.lens.focus_range
+        )
+        for _ in range(config.probe_conditions)
+    ]
+    return tuple(round(float(q), 4) for q in np.quantile(focus, config.probe_quantiles))
 
 
 def fit(net: Any, observations: np.ndarray, loss: Any, config: PretrainConfig) -> list[float]:
@@ -226,12 +262,14 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> dict[str, Any]:
         episode=config.episode,
         extra={"pretrain": {"episodes": config.episodes, "rounds": config.rounds}},
     )
+    probes = focus_probes(env, config)
+    spec = replace(spec, extra={"pretrain": {**spec.extra["pretrain"], "probes": list(probes)}})
     require("torch", "perception").manual_seed(config.seed)
     net = build_net(spec)
     data_x, data_y, rounds = [], [], []
     policy = None
     for round_ in range(config.rounds):
-        x, y = collect(env, config.episodes, rng, policy, progress)
+        x, y = collect(env, config.episodes, rng, policy, progress, probes)
         data_x.append(x)
         data_y.append(y)
         labels = np.concatenate(data_y)

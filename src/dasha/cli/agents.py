@@ -242,6 +242,20 @@ def pretrain_command(
             help="What A_H observes: bracket (the histogram and the peak its frame predicts at every exposure of the table) or paper (E(I) and the histogram).",
         ),
     ] = "bracket",
+    probe_quantile: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--probe-quantile",
+            help="Repeatable: the expert's probe frames come first, at these quantiles (0..1) of where focus lies over the training conditions. [default: 0.25 and 0.75; --no-probes: none]",
+            show_default=False,
+        ),
+    ] = None,
+    no_probes: Annotated[
+        bool,
+        typer.Option(
+            "--no-probes", help="No probe frames: the expert goes to the bracket at once."
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Virtual pre-training of A_L: imitate, from images only, a search that knows where focus
@@ -268,12 +282,23 @@ def pretrain_command(
         epochs=epochs,
         exposure_conditions=exposure_conditions,
         seed=seed,
+        **_probe_quantiles(probe_quantile, no_probes),
     )
     summary = pretrain(config, progress=not json_out)
     if json_out:
         print_json(summary)
     else:
         typer.echo(f"pre-trained A_L in {summary['wall_s']:.0f} s: {summary['policy']}")
+
+
+def _probe_quantiles(quantiles: list[float] | None, none: bool) -> dict[str, Any]:
+    from dasha.errors import ConfigError
+
+    if none and quantiles:
+        raise ConfigError("--no-probes and --probe-quantile contradict each other: give one")
+    if none:
+        return {"probe_quantiles": ()}
+    return {"probe_quantiles": tuple(quantiles)} if quantiles else {}
 
 
 @app.command("train-bench")

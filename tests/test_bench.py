@@ -161,7 +161,7 @@ def test_dfd_summary_scores_errors_in_brackets():
     assert near["within_5_brackets"] == 1.0 and near["median_error_brackets"] == 1.75
     assert summary["by_offset"]["one side"]["30"]["within_5_brackets"] == 0.0
     # only pairs whose nearer frame is at most 10 brackets out count by band
-    assert summary["by_distance_band"]["0-50 cm"]["pairs"] == 2
+    assert summary["by_distance_band"]["<=50 cm"]["pairs"] == 2
     assert summary["by_distance_band"]["200-500 cm"]["pairs"] == 0
 
 

@@ -7,10 +7,10 @@ frame nothing of the distance is observable, and depth from defocus finds focus 
 frames that straddle it, ``dasha dfd-bench``), then searches as the peak stop rule needs
 (``envs.stop``): one frame less than a bracket below focus, one above it, then focus; the
 rule then ends the search on the in-focus frame. The probes are what a network can
-imitate from images; the jump after them is where the observation must carry focus. A_L's network is trained, supervised, to give the
-expert's move the highest probability under its own action distribution (the jump-step
-head's distribution over the lens grid, ``agents.policy.grid_logits``), from its own
-observations only: E(I) of the last two frames, their lens positions and sharpness ratio,
+imitate from images; the jump after them is where the observation must carry focus.
+A_L's network is trained, supervised, to give the expert's move the highest probability
+under its own action distribution (the jump-step head's distribution over the lens grid,
+``agents.policy.grid_logits``), from its own observations only: E(I) of the last two frames, their lens positions and sharpness ratio,
 and where depth from defocus puts focus from the search's frames (``perception.defocus``).
 Ground truth labels the training data; it never reaches the policy's input, so the
 trained A_L acts from images alone, on any scene (the supervised form of the issue's
@@ -95,8 +95,8 @@ def expert_target(
 ) -> float:
     """The expert's next lens position (fraction of the range) given where this search has
     been and where focus is. Move ``i`` (the factory frame is ``positions[0]``) goes to
-    ``probes[i - 1]`` while there are probes left; then the centre is the frame nearest focus within half a bracket
-    (in focus), or focus itself while there is none; the expert takes the missing sides of
+    ``probes[i - 1]`` while there are probes left; then the centre is the frame nearest
+    focus within half a bracket (in focus), or focus itself while there is none; the expert takes the missing sides of
     the bracket around it first (0.9 bracket away, inside it after rounding), below then
     above, and the centre last: the peak rule then ends the search on the in-focus frame
     with no move back to it (one move fewer than centre first)."""

@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from dasha.bench.harness import draw_conditions, open_condition_rig
+from dasha.breakdown import DISTANCE_BANDS, distance_band
 from dasha.envs.config import EpisodeConfig
 
 NEAR_OFFSETS_BRACKETS = (0, 2, 5, 10, 15, 20, 30, 45)
 SECOND_FRAME_BRACKETS = 10
 LAYOUTS = ("one side", "both sides")
-DISTANCE_BANDS_CM = ((0.0, 50.0), (50.0, 100.0), (100.0, 200.0), (200.0, 500.0), (500.0, np.inf))
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,8 @@ def summarize_estimates(samples: list[DfdSample]) -> dict[str, Any]:
     }
     close = [s for s in samples if s.near_brackets <= 10]
     by_band = {
-        f"{lo:g}-{hi:g} cm": _rates([s for s in close if lo <= s.distance_cm < hi])
-        for lo, hi in DISTANCE_BANDS_CM
+        band: _rates([s for s in close if distance_band(s.distance_cm) == band])
+        for band in DISTANCE_BANDS
     }
     worst = sorted(
         {s.scene for s in close},

@@ -9,13 +9,13 @@ import typer
 
 from dasha.cli.app import app, handle_errors, print_json
 from dasha.cli.options import (
+    ConditionSetName,
     ConditionsName,
     SceneNames,
     SplitName,
     TrustCheckpoint,
     episode_conditions,
 )
-from dasha.errors import ConfigError
 
 
 @app.command("bench")
@@ -110,9 +110,7 @@ def gate_bench_command(
             help="The scene-independent stop rule's limit on the box's estimated blur (px).",
         ),
     ] = 2.5,
-    conditions_set: Annotated[
-        str, typer.Option("--condition-set", help="Condition set the boxes are drawn from.")
-    ] = "paper",
+    conditions_set: ConditionSetName = "paper",
     split: SplitName = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
@@ -123,8 +121,6 @@ def gate_bench_command(
     from dasha.bench.gate import run_gate_bench
     from dasha.envs.config import EpisodeConfig
 
-    if conditions <= 0:
-        raise ConfigError(f"--conditions {conditions}: give a positive number of conditions")
     episode = EpisodeConfig(**episode_conditions(conditions_set, split, "test", None))
     result = run_gate_bench(
         conditions, seed, sharp_brisque_max, not json_out, episode, blur_limit_px
@@ -161,9 +157,7 @@ def dfd_bench_command(
         int, typer.Option(help="Random scenes/distances/illuminances (16 frame pairs each).")
     ] = 60,
     seed: Annotated[int, typer.Option(help="Seed of the conditions and sides.")] = 0,
-    conditions_set: Annotated[
-        str, typer.Option("--condition-set", help="Condition set the scenes are drawn from.")
-    ] = "full",
+    conditions_set: ConditionSetName = "full",
     split: SplitName = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
@@ -173,8 +167,6 @@ def dfd_bench_command(
     from dasha.bench.dfd import run_dfd_bench
     from dasha.envs.config import EpisodeConfig
 
-    if conditions <= 0:
-        raise ConfigError(f"--conditions {conditions}: give a positive number of conditions")
     episode = EpisodeConfig(**episode_conditions(conditions_set, split, "test", None))
     result = run_dfd_bench(conditions, seed, not json_out, episode)
     if json_out:

@@ -86,6 +86,11 @@ SplitName = Annotated[
     ),
 ]
 
+# The benches that sample boxes or frame pairs rather than episodes (gate-bench, dfd-bench).
+ConditionSetName = Annotated[
+    str, typer.Option("--condition-set", help="Condition set the scenes are drawn from.")
+]
+
 
 def episode_conditions(
     conditions: str, split: str | None, default_split: str, scenes: list[str] | None

@@ -139,6 +139,45 @@ def test_jump_step_head_mixes_a_jump_with_a_step_from_the_lens_position():
     assert round(24 + coarse + 0.01 * fine, 2) == 37.10
 
 
+def test_jump_step_defocus_head_moves_around_the_observed_estimate():
+    import torch
+
+    from dasha.agents.policy import grid_components, grid_move
+    from dasha.envs.focus import DEFOCUS_ESTIMATE_INDEX
+
+    sizes = (47, 100)
+    obs_dim = 6  # [features..., estimate, offset, confidence, lens position]
+    assert obs_dim + DEFOCUS_ESTIMATE_INDEX == 2  # where the estimate sits
+    spec = PolicySpec(agent="focus", obs_dim=obs_dim, action_sizes=sizes, encoder="e",
+                      head="jump-step-defocus", observe_lens=True, hidden=(8,))  # fmt: skip
+    assert spec.head_outputs == 47 + 8
+    policy = Policy(spec, build_net(spec).state_dict())
+    obs = np.array([0.0, 0.0, 0.3, 0.0, 0.9, 1280 / 4700], np.float32)  # estimate at 0.3
+    with torch.no_grad():
+        params, _ = policy.net(torch.as_tensor(obs)[None])
+    # untrained: jump, step and defocus equally likely, the last around the estimate
+    components = grid_components(params, sizes, "jump-step-defocus")
+    weights = [float(torch.exp(c).sum()) for c in components]
+    assert weights == pytest.approx([1 / 3] * 3, abs=0.01)
+    assert abs(int(components[2].argmax()) - round(0.3 * 4699)) <= 1
+    with torch.no_grad():  # trust the estimate: the move lands on it, wherever the lens is
+        policy.net.logits.bias[47 + 5] = 8.0
+        policy.net.logits.bias[47 + 7] = -3.0
+        policy.net.logits.weight.zero_()
+    for estimate in (0.3, 0.41):
+        obs[2] = estimate
+        coarse, fine = policy.act(obs)
+        assert abs(coarse * 100 + fine - round(estimate * 4699)) <= 1
+    with torch.no_grad():
+        params, _ = policy.net(torch.as_tensor(obs)[None])
+    assert int(grid_move(params, sizes, "jump-step-defocus")[0]) == pytest.approx(
+        0.41 * 4699, abs=1
+    )
+    with pytest.raises(ConfigError, match="observe_lens"):
+        PolicySpec(agent="x", obs_dim=6, action_sizes=sizes, encoder="e",
+                   head="jump-step-defocus")  # fmt: skip
+
+
 def test_rllib_grid_distribution_samples_pairs_with_the_joint_log_probability():
     import torch
 

@@ -138,6 +138,13 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{tmp}/run", "--exposure-observation", "raw"], "choose among paper, bracket"),
         (["--out", "{tmp}/run", "--probe-quantile", "1.5"], "must lie in [0, 1]"),
         (["--out", "{tmp}/run", "--no-probes", "--probe-quantile", "0.5"], "contradict"),
+        (["--out", "{tmp}/run", "--stop-rule", "first"], "stop_rule"),
+        (["--out", "{tmp}/run", "--stop-rule", "detection"], "stop_rule one of peak, defocus"),
+        (["--out", "{tmp}/run", "--focus-head", "categorical"], "needs one of jump-step"),
+        (
+            ["--out", "{tmp}/run", "--focus-head", "jump-step-defocus", "--no-observe-defocus"],
+            "observe_defocus=True",
+        ),
     ],
     "train-bench": [
         (["--backend", "bogus"], "choose among"),

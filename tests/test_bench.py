@@ -118,14 +118,17 @@ def test_gate_bench_reports_pass_rates_by_blur():
             assert 0.0 <= flat[band] <= rate <= 1.0, band
     assert gate["blur_0_1.25_px"] > gate["blur_3.5_inf_px"]
     rules = info["stop_rules"]
-    assert rules.keys() == {"brisque_gate", "blur_estimate", "peak"}
+    assert rules.keys() == {"brisque_gate", "blur_estimate", "peak", "defocus"}
     for name in ("brisque_gate", "blur_estimate"):
         assert set(rules[name]) == {"blur_0_2_px", "blur_2_3_px", "blur_3_inf_px", "meets_targets"}
-    peak = rules["peak"]
-    assert peak["sweeps"] == info["conditions"] and 0 <= peak["solvable"] <= peak["sweeps"]
-    if peak["solvable"]:  # every solvable sweep ended in one band or never stopped
-        shares = [v for k, v in peak.items() if k.startswith("stopped_") or k == "never_stopped"]
-        assert sum(shares) == pytest.approx(1.0)
+    for name in ("peak", "defocus"):
+        sweeps = rules[name]
+        assert sweeps["sweeps"] == info["conditions"] and 0 <= sweeps["solvable"] <= 2
+        if sweeps["solvable"]:  # every solvable sweep ended in one band or never stopped
+            shares = [
+                v for k, v in sweeps.items() if k.startswith("stopped_") or k == "never_stopped"
+            ]
+            assert sum(shares) == pytest.approx(1.0)
 
 
 def test_dfd_bench_reports_the_estimate_by_distance_from_focus():

@@ -11,8 +11,11 @@ import dasha.envs  # noqa: F401 - registers the envs
 from dasha.envs.actions import focus_fraction_to_action, range_fraction, range_value
 from dasha.envs.config import EpisodeConfig
 from dasha.envs.focus import DEFOCUS_EXTRAS, PREVIOUS_EXTRAS, blur_px_per_range
+from dasha.envs.stop import PEAK_BRACKET, SearchMemory, defocus_here
 from dasha.errors import ConfigError
+from dasha.hardware.base import Frame
 from dasha.perception.defocus import estimate_focus, spectrum
+from dasha.perception.senses import TargetSeen
 from dasha.sim.optics import Optics, disk_kernel
 
 BLUR_PX_PER_RANGE = Optics().blur_px_per_range  # 909 px: 45.5 px/dpt over 20 dpt
@@ -61,7 +64,6 @@ def test_the_simulators_large_blurs_are_disks_depth_from_defocus_can_read(bracke
     """The simulator blurs wide disks on a downsampled image; the way back up must keep them
     disks. With 8 px on the small grid, frames 80 and 40 px out of focus put the estimate
     6.5 brackets off (toward the frames); at 32 px they are within a tenth of a bracket."""
-    from dasha.envs.stop import PEAK_BRACKET
     from dasha.sim.optics import defocus_blur
 
     texture = _texture()
@@ -178,3 +180,54 @@ def test_training_recipe_and_trained_policies_carry_the_option():
     assert recipe(observe_defocus=True)["episode"].observe_defocus
     assert "episode" not in recipe(observe_defocus=None)  # not given: the default episode
     assert "observe_defocus" in TRAINED_OPTIONS  # a policy runs with what it observed
+
+
+def _search(points: list[tuple[float, bool]], texture: np.ndarray) -> SearchMemory:
+    """A search's memory: (lens position, target detected) per frame of ``texture``."""
+    memory = SearchMemory()
+    for i, (position, detected) in enumerate(points):
+        box = (50.0, 60.0, 350.0, 340.0) if detected else None
+        seen = TargetSeen(detected, 0.5 if detected else 0.0, box, 10.0)
+        image = _defocused(texture, position, i)
+        memory.add(position, Frame(image, 8, 1000.0, 0.0, 0.0, 0), seen)
+    return memory
+
+
+def test_the_defocus_rule_ends_on_the_frame_that_lands_in_focus():
+    texture = _texture()
+    far = [(0.27, False), (0.285, False)]  # two frames 27 and 14 px out of focus
+    assert defocus_here(_search([*far, (FOCUS, True)], texture), BLUR_PX_PER_RANGE)
+    # two brackets out (8 px of blur), detected all the same: the estimate says go on
+    off = FOCUS + 2 * PEAK_BRACKET
+    assert not defocus_here(_search([*far, (off, True)], texture), BLUR_PX_PER_RANGE)
+    # in focus, but the detector did not see the target: nothing to end on
+    assert not defocus_here(_search([*far, (FOCUS, False)], texture), BLUR_PX_PER_RANGE)
+    # one lens position: no estimate, no ending
+    assert not defocus_here(_search([(FOCUS, True)], texture), BLUR_PX_PER_RANGE)
+
+
+def test_focus_env_defocus_rule_ends_at_once_where_focus_is(uncached_senses):
+    """On the simulator: two frames beyond focus, then focus itself, where the search ends
+    with no move back (the peak rule would need a frame on the other side first)."""
+    env = gym.make(
+        "dasha/Focus-v0",
+        senses=uncached_senses,
+        scenes=["motorcycle"],
+        stop_rule="defocus",
+        focus_action="normalised",
+    )
+    _, info = env.reset(seed=2)
+    lens = env.unwrapped.lens
+    focus = range_fraction(float(info["in_focus_v"]), lens.focus_range)
+    for k, position in enumerate((focus + 0.02, focus + 0.01)):
+        result = env.step(np.array(focus_fraction_to_action(position)))
+        assert not result[2], f"move {k} ended the search {position - focus:+.3f} from focus"
+    result = env.step(np.array(focus_fraction_to_action(focus)))
+    assert result[2] and result[4]["moves"] == 3
+    assert result[4]["in_focus"] and result[4]["detected"]
+    assert -1.0 < result[1] <= 0.0  # eq. 12 on the frame it ended on
+
+
+def test_the_defocus_rule_refuses_a_brisque_gate():
+    with pytest.raises(ConfigError, match="defocus stop rule needs no BRISQUE gate"):
+        EpisodeConfig(stop_rule="defocus", sharp_brisque_max=18.0)

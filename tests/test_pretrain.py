@@ -39,6 +39,31 @@ def test_expert_takes_its_probes_first_whatever_the_focus():
         assert expert_target([0.0, 0.3, 0.37], focus, B, probes) == pytest.approx(focus - 0.9 * B)
 
 
+def test_for_the_defocus_rule_the_expert_goes_to_focus_first_then_brackets_it():
+    probes = (0.3, 0.37)
+    focus = 0.33
+    assert expert_target([0.0], focus, B, probes, centre_first=True) == 0.3
+    assert expert_target([0.0, 0.3, 0.37], focus, B, probes, centre_first=True) == focus
+    # landed in focus and the search went on (the target not detected there): the bracket
+    # as for the peak rule, around the frame that is in focus
+    landed = focus + 0.2 * B
+    path = [0.0, 0.3, 0.37, landed]
+    assert expert_target(path, focus, B, probes, True) == pytest.approx(landed - 0.9 * B)
+
+
+def test_pretraining_refuses_a_head_or_rule_it_cannot_imitate(tmp_path: Path):
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="observe_defocus=True"):
+        PretrainConfig(
+            out=tmp_path,
+            focus_head="jump-step-defocus",
+            episode=replace(PRETRAIN_EPISODE, observe_defocus=False),
+        )
+    with pytest.raises(ConfigError, match="pre-training needs one of jump-step"):
+        PretrainConfig(out=tmp_path, focus_head="categorical")
+
+
 def test_probes_are_quantiles_of_the_training_focus(tmp_path: Path):
     import gymnasium as gym
 
@@ -58,7 +83,7 @@ def test_probes_are_quantiles_of_the_training_focus(tmp_path: Path):
 def test_pretrain_refuses_what_it_cannot_imitate(tmp_path: Path):
     from dataclasses import replace
 
-    with pytest.raises(ConfigError, match="stop_rule='peak'"):
+    with pytest.raises(ConfigError, match="stop_rule one of peak, defocus"):
         PretrainConfig(out=tmp_path, episode=replace(PRETRAIN_EPISODE, stop_rule="detection"))
     with pytest.raises(ConfigError, match="test split is refused"):
         PretrainConfig(out=tmp_path, episode=replace(PRETRAIN_EPISODE, split="test"))

@@ -14,7 +14,13 @@ value head used only in training. Two action heads:
 - ``jump-step`` (A_L when it observes its lens position): a mixture of that jump and a
   *step*, a discretised Gaussian around where the lens is now (``grid_components``). A
   jump from an absolute grid explores a small correction with ~1 % chance; a step makes
-  "a little further" the natural move, so the precise second move is found early.
+  "a little further" the natural move, so the precise second move is found early;
+- ``jump-step-defocus`` (A_L when it also observes depth from defocus on the normalised
+  grid): the jump, the step, and a third component around where depth from defocus puts
+  focus (``envs.focus.DEFOCUS_ESTIMATE_INDEX`` of the observation). The estimate is often
+  within a fraction of a bracket; read through a tanh MLP from among 2 x 1280 features it
+  would come out a few brackets off, while as the component's centre it needs only to be
+  trusted (its weight) and nudged (its offset).
 
 An exported policy is a single ``torch.save`` file holding the state dict and everything
 needed to rebuild and use it (observation size, action sizes, head, the encoder it was
@@ -36,13 +42,15 @@ from typing import Any
 import numpy as np
 
 from dasha.envs.config import EpisodeConfig
+from dasha.envs.focus import DEFOCUS_ESTIMATE_INDEX
 from dasha.errors import ConfigError, require
 from dasha.io import atomic_open
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
-HEADS = ("categorical", "grid-gaussian", "jump-step")
-GRID_HEADS = ("grid-gaussian", "jump-step")
+HEADS = ("categorical", "grid-gaussian", "jump-step", "jump-step-defocus")
+GRID_HEADS = ("grid-gaussian", "jump-step", "jump-step-defocus")
+STEP_HEADS = ("jump-step", "jump-step-defocus")  # the heads that step from the lens position
 # grid-gaussian (see grid_logits): the mean's offset moves this many grid steps per unit of
 # network output; the width starts as wide as the grid and stays above a few steps (some
 # exploration around the precise point, which is +-10 steps wide).
@@ -84,9 +92,9 @@ class PolicySpec:
             )
         if self.head in GRID_HEADS and len(self.action_sizes) != 2:
             raise ConfigError(f"the {self.head} head needs a (coarse, fine) MultiDiscrete action")
-        if self.head == "jump-step" and not self.observe_lens:
+        if self.head in STEP_HEADS and not self.observe_lens:
             raise ConfigError(
-                "the jump-step head steps from the lens position: it needs observe_lens "
+                f"the {self.head} head steps from the lens position: it needs observe_lens "
                 "(dasha train --observe-lens)"
             )
 
@@ -96,6 +104,8 @@ class PolicySpec:
             return int(self.action_sizes[0]) + 2
         if self.head == "jump-step":  # the jump's, then the step's weight, offset and width
             return int(self.action_sizes[0]) + 5
+        if self.head == "jump-step-defocus":  # and the defocus component's weight, offset, width
+            return int(self.action_sizes[0]) + 8
         return int(sum(self.action_sizes))
 
     @property
@@ -131,9 +141,12 @@ def build_net(spec: PolicySpec) -> Any:
             hidden = self.trunk(obs)
             value_hidden = hidden if self.value_trunk is None else self.value_trunk(obs)
             logits = self.logits(hidden)
+            grid_n = int(np.prod(spec.action_sizes))
             if spec.head == "jump-step":  # the distribution needs where the lens is (grid steps)
-                grid_n = spec.action_sizes[0] * spec.action_sizes[1]
                 logits = torch.cat([logits, obs[..., -1:] * grid_n], -1)
+            elif spec.head == "jump-step-defocus":  # and where the estimate is (grid steps)
+                estimate = obs[..., DEFOCUS_ESTIMATE_INDEX : DEFOCUS_ESTIMATE_INDEX + 1]
+                logits = torch.cat([logits, obs[..., -1:] * grid_n, estimate * (grid_n - 1)], -1)
             return logits, self.value(value_hidden).squeeze(-1)
 
     return PolicyNet()
@@ -165,6 +178,12 @@ def grid_components(params: Any, action_sizes: tuple[int, ...], head: str) -> li
     log-width, lens position in grid steps]``): a discretised Gaussian centred on the lens
     position plus ``GRID_MEAN_STEPS_PER_UNIT * offset``, mixed with the jump by
     ``sigmoid(step weight logit)``.
+
+    The *defocus* component (jump-step-defocus: ``params[..., coarse_n + 2:] = [step weight
+    logit, offset, log-width, defocus weight logit, offset, log-width, lens position,
+    estimate]``, positions in grid steps): the same around depth from defocus's estimate;
+    the three are mixed by ``softmax(0, step weight logit, defocus weight logit)``, which is
+    the two-component mixture when the defocus weight is -inf.
     """
     torch = require("torch", "perception")
     coarse_n, fine_n = int(action_sizes[0]), int(action_sizes[1])
@@ -183,14 +202,31 @@ def grid_components(params: Any, action_sizes: tuple[int, ...], head: str) -> li
         + _gaussian(steps, mean, log_width, GRID_INITIAL_WIDTH * n),
         -1,
     )
-    if head != "jump-step":
+    if head not in STEP_HEADS:
         return [jump]
-    weight, step_offset, step_log_width, position = params[..., coarse_n + 2 :].split(1, -1)
-    step_mean = position + GRID_MEAN_STEPS_PER_UNIT * step_offset
-    step = torch.log_softmax(_gaussian(steps, step_mean, step_log_width, STEP_INITIAL_WIDTH), -1)
-    log_step = torch.nn.functional.logsigmoid(weight)
-    log_jump = torch.nn.functional.logsigmoid(-weight)
-    return [log_jump + jump, log_step + step]
+
+    def around(centre: Any, offset: Any, log_width: Any) -> Any:
+        mean = centre + GRID_MEAN_STEPS_PER_UNIT * offset
+        return torch.log_softmax(_gaussian(steps, mean, log_width, STEP_INITIAL_WIDTH), -1)
+
+    rest = params[..., coarse_n + 2 :]
+    if head == "jump-step":
+        weight, step_offset, step_log_width, position = rest.split(1, -1)
+        weights = torch.cat([torch.zeros_like(weight), weight], -1)
+        components = [jump, around(position, step_offset, step_log_width)]
+    else:
+        step_w, step_offset, step_log_width, defocus_w, defocus_offset, defocus_log_width = rest[
+            ..., :6
+        ].split(1, -1)
+        position, estimate = rest[..., 6:7], rest[..., 7:8]
+        weights = torch.cat([torch.zeros_like(step_w), step_w, defocus_w], -1)
+        components = [
+            jump,
+            around(position, step_offset, step_log_width),
+            around(estimate, defocus_offset, defocus_log_width),
+        ]
+    log_weights = torch.log_softmax(weights, -1)
+    return [log_weights[..., i : i + 1] + c for i, c in enumerate(components)]
 
 
 def grid_logits(params: Any, action_sizes: tuple[int, ...], head: str = "grid-gaussian") -> Any:

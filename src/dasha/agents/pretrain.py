@@ -31,8 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from dasha.agents.policy import STEP_HEADS
 from dasha.envs.actions import focus_fraction_to_action, normalised_point, range_fraction
 from dasha.envs.config import EpisodeConfig
+from dasha.envs.stop import MEMORY_RULES
 from dasha.errors import ConfigError, require
 
 PRETRAIN_EPISODE = EpisodeConfig(
@@ -67,15 +69,27 @@ class PretrainConfig:
     training conditions (``()``: no probes, the expert's first move is the bracket's)."""
     probe_conditions: int = 200
     """Training conditions the probe quantiles are taken over."""
+    focus_head: str = "jump-step"
+    """A_L's action head (``agents.policy.STEP_HEADS``): ``jump-step-defocus`` adds a lens
+    move around depth from defocus's estimate (it needs ``observe_defocus``)."""
 
     def __post_init__(self) -> None:
         episode = self.episode
-        wanted = {"stop_rule": "peak", "focus_action": "normalised", "observe_lens": True}
+        wanted = {"focus_action": "normalised", "observe_lens": True}
+        if self.focus_head == "jump-step-defocus":
+            wanted["observe_defocus"] = True
         wrong = {k: v for k, v in wanted.items() if getattr(episode, k) != v}
-        if wrong:
+        if wrong or episode.stop_rule not in MEMORY_RULES:
+            needs = [f"{k}={v!r}" for k, v in wrong.items()]
+            if episode.stop_rule not in MEMORY_RULES:
+                needs.append(f"stop_rule one of {', '.join(MEMORY_RULES)}")
             raise ConfigError(
-                "pre-training imitates the peak rule's search on a normalised lens grid: it "
-                f"needs {', '.join(f'{k}={v!r}' for k, v in wrong.items())}"
+                "pre-training imitates a search for the peak or defocus rule on a normalised "
+                f"lens grid with the {self.focus_head} head: it needs {', '.join(needs)}"
+            )
+        if self.focus_head not in STEP_HEADS:
+            raise ConfigError(
+                f"focus head {self.focus_head!r}: pre-training needs one of {', '.join(STEP_HEADS)}"
             )
         if episode.split == "test":
             raise ConfigError("pre-training on the test split is refused: use train")
@@ -91,18 +105,28 @@ class PretrainConfig:
 
 
 def expert_target(
-    positions: list[float], focus: float, bracket: float, probes: tuple[float, ...] = ()
+    positions: list[float],
+    focus: float,
+    bracket: float,
+    probes: tuple[float, ...] = (),
+    centre_first: bool = False,
 ) -> float:
     """The expert's next lens position (fraction of the range) given where this search has
     been and where focus is. Move ``i`` (the factory frame is ``positions[0]``) goes to
     ``probes[i - 1]`` while there are probes left; then the centre is the frame nearest
-    focus within half a bracket (in focus), or focus itself while there is none; the expert takes the missing sides of
-    the bracket around it first (0.9 bracket away, inside it after rounding), below then
-    above, and the centre last: the peak rule then ends the search on the in-focus frame
-    with no move back to it (one move fewer than centre first)."""
+    focus within half a bracket (in focus), or focus itself while there is none.
+
+    For the peak rule the expert takes the missing sides of the bracket around the centre
+    first (0.9 bracket away, inside it after rounding), below then above, and the centre
+    last: the rule then ends the search on the in-focus frame with no move back to it (one
+    move fewer than centre first). For the defocus rule (``centre_first``) it goes to focus
+    first, where that rule can end the search at once, and brackets it only if the search
+    goes on there."""
     if len(positions) <= len(probes):
         return probes[len(positions) - 1]
     near = [p for p in positions if abs(p - focus) <= 0.5 * bracket]
+    if centre_first and not near:
+        return focus
     centre = min(near, key=lambda p: abs(p - focus)) if near else focus
     below = any(centre - bracket <= p < centre for p in positions)
     above = any(centre < p <= centre + bracket for p in positions)
@@ -128,6 +152,7 @@ def collect(
     search = env.search
     bracket = env.config.peak_bracket
     lens = env.lens
+    centre_first = env.config.stop_rule == "defocus"
     observations, labels = [], []
     for _ in tqdm(range(episodes), disable=not progress, desc="episodes"):
         obs, info = env.reset(seed=int(rng.integers(2**31)))
@@ -135,7 +160,7 @@ def collect(
         focus = range_fraction(float(info["in_focus_v"]), lens.focus_range)
         done = False
         while not done:
-            target = expert_target(search.memory.positions, focus, bracket, probes)
+            target = expert_target(search.memory.positions, focus, bracket, probes, centre_first)
             observations.append(obs)
             labels.append(normalised_point(target))
             if policy is not None:
@@ -257,7 +282,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> dict[str, Any]:
         action_sizes=action_sizes_of(env.action_space),
         encoder=config.episode.encoder,
         hidden=config.hidden,
-        head="jump-step",
+        head=config.focus_head,
         observe_lens=True,
         episode=config.episode,
         extra={"pretrain": {"episodes": config.episodes, "rounds": config.rounds}},

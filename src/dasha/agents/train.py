@@ -34,6 +34,7 @@ from dasha.agents.sampling import (
 )
 from dasha.envs.conditions import ConditionGrid
 from dasha.envs.config import EPISODE_FIELDS, EpisodeConfig
+from dasha.envs.stop import MEMORY_RULES
 from dasha.errors import ConfigError, require
 from dasha.io import write_json
 from dasha.trust import sign, verify
@@ -144,8 +145,8 @@ def recipe(
     chosen = {k: v for k, v in given.items() if v is not None}
     options = {**(PAPER_RECIPE if paper else {}), **chosen}
     changes = {k: options.pop(k) for k in list(options) if k in EPISODE_FIELDS}
-    if changes.get("stop_rule") == "peak" and "sharp_brisque_max" not in chosen:
-        changes["sharp_brisque_max"] = None  # the peak rule replaces the recipe's BRISQUE gate
+    if changes.get("stop_rule") in MEMORY_RULES and "sharp_brisque_max" not in chosen:
+        changes["sharp_brisque_max"] = None  # these rules replace the recipe's BRISQUE gate
     if changes or episode != TRAINING_EPISODE:
         options["episode"] = replace(episode, **changes)
     return options

@@ -10,8 +10,8 @@ with the clipped-highlight allowance and without it (the flat gate).
 Beside that BRISQUE gate it measures the scene-independent stop rule
 (``dasha.envs.rewards.blur_estimate_found``: the box's re-blur estimate of its own defocus,
 ``dasha.perception.focus.reblur_blur_px``, at most a limit in pixels) on the same boxes,
-and the threshold-free peak rule (``envs.stop``) on one sweep through focus per
-condition (``peak_sweeps``: where it ended each sweep), and scores them against the stop targets: pass >= 98 % of boxes within 2 px of focus and
+and the threshold-free peak and defocus rules (``envs.stop``) on one sweep through focus
+per condition (``stop_sweeps``: where each rule ended each sweep), and scores them against the stop targets: pass >= 98 % of boxes within 2 px of focus and
 < 5 % beyond 3 px (``STOP_TARGETS``). Conditions come from any condition set and split
 (``--conditions full --split test`` is the generalisation measure).
 """
@@ -32,6 +32,7 @@ from dasha.envs.rewards import (
     is_suitable_peak,
     target_found,
 )
+from dasha.envs.stop import MEMORY_RULES
 from dasha.hardware.base import Camera
 from dasha.perception.histogram import histogram
 
@@ -152,7 +153,7 @@ def stop_rule_rates(
 
 @dataclass(frozen=True)
 class PeakSweep:
-    """One sweep through focus under the peak rule: where it stopped and whether any frame
+    """One sweep through focus under a stop rule: where it stopped and whether any frame
     of the sweep was in focus with the target detected (a solvable sweep)."""
 
     solvable: bool
@@ -161,20 +162,23 @@ class PeakSweep:
     frames: int
 
 
-def peak_sweeps(
+def stop_sweeps(
     conditions: int,
     seed: int = 0,
     progress: bool = True,
     episode: EpisodeConfig | None = None,
     span_brackets: int = 30,
+    rule: str = "peak",
 ) -> list[PeakSweep]:
-    """The peak rule (``envs.stop``) on sweeps through focus, one per condition.
+    """A stop rule of the frames of one search (``envs.stop.MEMORY_RULES``) on sweeps through
+    focus, one per condition; the same sweeps, start for start, for every rule.
 
     Each sweep starts between 5 and ``span_brackets`` brackets before the in-focus position
     (ground truth places the start, so that the sweep passes focus in a few dozen frames;
     the rule itself sees images only), on a random side, and steps one bracket at a time
-    towards focus and beyond (0.9 bracket: a step must fit the bracket after rounding to the lens grid), as ``envs.focus.FocusSearch`` with the peak rule, until the
-    rule ends the search or the lens range does. A solvable sweep had a frame in focus
+    towards focus and beyond (0.9 bracket: a step must fit the bracket after rounding to the
+    lens grid), as ``envs.focus.FocusSearch`` with that rule, until the rule ends the search
+    or the lens range does. A solvable sweep had a frame in focus
     with the target detected.
     """
     from tqdm import tqdm
@@ -185,12 +189,12 @@ def peak_sweeps(
     from dasha.perception.senses import Senses
 
     base = episode or EpisodeConfig()
-    config = base.with_options(stop_rule="peak", sharp_brisque_max=None, focus_action="normalised")
+    config = base.with_options(stop_rule=rule, sharp_brisque_max=None, focus_action="normalised")
     senses = Senses(detector=config.detector, backend=config.backend, cache_size=0)
     rng = np.random.default_rng(seed)
     sweeps = []
     for condition in tqdm(
-        draw_conditions(conditions, seed, base), disable=not progress, desc="sweeps"
+        draw_conditions(conditions, seed, base), disable=not progress, desc=f"{rule} sweeps"
     ):
         camera, lens = open_condition_rig(condition)
         focus = range_fraction(float(camera.grab().meta["in_focus_v"]), lens.focus_range)
@@ -221,7 +225,7 @@ def peak_sweeps(
 
 
 def peak_rates(sweeps: list[PeakSweep]) -> dict[str, Any]:
-    """Where the peak rule ended the solvable sweeps, per stop band, against ``STOP_TARGETS``."""
+    """Where a rule ended the solvable sweeps, per stop band, against ``STOP_TARGETS``."""
     solvable = [s for s in sweeps if s.solvable]
     rates: dict[str, Any] = {"sweeps": len(sweeps), "solvable": len(solvable)}
     for lo, hi in STOP_BANDS_PX:
@@ -249,7 +253,9 @@ def run_gate_bench(
     blur_limit_px: float = BLUR_ESTIMATE_LIMIT_PX,
 ) -> dict[str, Any]:
     samples = sample_boxes(conditions, seed, progress, episode)
-    sweeps = peak_sweeps(conditions, seed, progress, episode)
+    sweeps = {
+        rule: stop_sweeps(conditions, seed, progress, episode, rule=rule) for rule in MEMORY_RULES
+    }
     episode = episode or EpisodeConfig()
     return {
         "conditions": conditions,
@@ -274,6 +280,6 @@ def run_gate_bench(
                 samples, lambda s: blur_estimate_found(s.detected, s.reblur_px, blur_limit_px)
             ),
             # per sweep, not per box: where the rule ended each solvable sweep
-            "peak": peak_rates(sweeps),
+            **{rule: peak_rates(of_rule) for rule, of_rule in sweeps.items()},
         },
     }

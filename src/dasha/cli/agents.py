@@ -107,7 +107,7 @@ def train_command(
         str | None,
         typer.Option(
             "--stop-rule",
-            help="When A_L's search ends: detection (a detection, with the --sharp-brisque-max gate; the paper's without it) or peak (the sharpest detected frame is bracketed by less sharp ones: no threshold on the scene). [default: detection]",
+            help="When A_L's search ends: detection (a detection, with the --sharp-brisque-max gate; the paper's without it) peak (the sharpest detected frame is bracketed by less sharp ones: no threshold on the scene) or defocus (the peak rule, or a detected frame where depth from defocus puts focus). [default: detection]",
             show_default=False,
         ),
     ] = None,
@@ -256,6 +256,18 @@ def pretrain_command(
             "--no-probes", help="No probe frames: the expert goes to the bracket at once."
         ),
     ] = False,
+    stop_rule: Annotated[
+        str,
+        typer.Option(
+            help="When A_L's search ends: peak (the sharpest detected frame is bracketed by less sharp ones) or defocus (the peak rule, or a detected frame where depth from defocus puts focus: the expert then goes to focus first)."
+        ),
+    ] = "peak",
+    focus_head: Annotated[
+        str,
+        typer.Option(
+            help="A_L's action head: jump-step (a jump on the lens grid or a step from the lens position) or jump-step-defocus (also a move around depth from defocus's estimate; needs --observe-defocus)."
+        ),
+    ] = "jump-step",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Virtual pre-training of A_L: imitate, from images only, a search that knows where focus
@@ -272,6 +284,7 @@ def pretrain_command(
         backend=backend,
         observe_defocus=observe_defocus,
         exposure_observation=exposure_observation,
+        stop_rule=stop_rule,
         **episode_conditions(conditions, split, "train", scenes),
     )
     config = PretrainConfig(
@@ -282,6 +295,7 @@ def pretrain_command(
         epochs=epochs,
         exposure_conditions=exposure_conditions,
         seed=seed,
+        focus_head=focus_head,
         **_probe_quantiles(probe_quantile, no_probes),
     )
     summary = pretrain(config, progress=not json_out)

@@ -64,7 +64,8 @@ class EpisodeConfig:
     stop_rule: str = "detection"
     """When A_L's search ends (``envs.stop``): ``"detection"``, the paper's (with the
     optional ``sharp_brisque_max`` gate); ``"peak"``, once the sharpest detected frame is
-    bracketed by less sharp ones within ``peak_bracket`` (threshold-free on the scene)."""
+    bracketed by less sharp ones within ``peak_bracket`` (threshold-free on the scene);
+    ``"defocus"``, the peak rule or a detected frame where depth from defocus puts focus."""
     peak_bracket: float = PEAK_BRACKET
     """The peak rule's bracket, as a fraction of the lens's range (two depths of focus of
     the default optics on the Varioptic; ``envs.stop.PEAK_BRACKET``)."""
@@ -110,9 +111,9 @@ class EpisodeConfig:
         check_focus_action(self.focus_action)
         check_stop_rule(self.stop_rule)
         check_choice("exposure_observation", self.exposure_observation, EXPOSURE_OBSERVATIONS)
-        if self.stop_rule == "peak" and self.sharp_brisque_max is not None:
+        if self.stop_rule != "detection" and self.sharp_brisque_max is not None:
             raise ConfigError(
-                "the peak stop rule needs no BRISQUE gate: drop sharp_brisque_max "
+                f"the {self.stop_rule} stop rule needs no BRISQUE gate: drop sharp_brisque_max "
                 "(--sharp-brisque-max) or use stop_rule='detection'"
             )
         if self.blur_px_per_range is not None and not self.blur_px_per_range > 0:

@@ -20,9 +20,8 @@ from dasha.envs.config import EpisodeConfig, build_env, episode_config
 from dasha.envs.exposure import frame_rgb, truth_info
 from dasha.envs.metering import meter
 from dasha.envs.rewards import focus_reward, target_found
-from dasha.envs.stop import SearchMemory, bracket_of, peak_behind
+from dasha.envs.stop import MEMORY_RULES, SearchMemory, bracket_of, defocus_here, peak_behind
 from dasha.hardware.base import Camera, Frame, Lens
-from dasha.perception.defocus import estimate_focus
 from dasha.perception.senses import Senses, TargetSeen
 
 HORIZON = 10
@@ -48,6 +47,9 @@ BEST_OFFSET_MAX_BRACKETS = 20.0
 # What ``observe_defocus`` adds: depth from defocus's estimate of the in-focus position (a
 # fraction of the range), its offset from here in brackets (clipped), and its confidence.
 DEFOCUS_EXTRAS = 3
+# Where the estimate sits in an observation that ends with the defocus extras and the lens
+# position (``observe_defocus`` and ``observe_lens``): the jump-step-defocus head reads it.
+DEFOCUS_ESTIMATE_INDEX = -(DEFOCUS_EXTRAS + 1)
 DEFOCUS_OFFSET_MAX_BRACKETS = 40.0
 
 
@@ -94,7 +96,7 @@ class FocusSearch:
         self.camera, self.lens, self.senses, self.config = camera, lens, senses, config
         self.memory = SearchMemory()
         self._remembers = (
-            config.stop_rule == "peak" or config.observe_previous or config.observe_defocus
+            config.stop_rule in MEMORY_RULES or config.observe_previous or config.observe_defocus
         )
         self._blur_px_per_range = blur_px_per_range(config)
         self._previous: np.ndarray | None = None  # E(I) of the frame before this one
@@ -152,11 +154,10 @@ class FocusSearch:
         the train split, fitting all frames at once converged more often than the last two
         or the two sharpest); until two lens positions differ, no estimate: here, offset 0,
         confidence 0."""
-        positions = self.memory.positions
-        here = positions[-1]
-        if max(positions) - min(positions) < 1e-9:
+        here = self.memory.positions[-1]
+        estimate = self.memory.focus_estimate(self._blur_px_per_range)
+        if estimate is None:
             return np.array([here, 0.0, 0.0], dtype=np.float32)
-        estimate = estimate_focus(self.memory.ring_powers(), positions, self._blur_px_per_range)
         offset = (estimate.position - here) / self.config.peak_bracket
         offset = float(np.clip(offset, -DEFOCUS_OFFSET_MAX_BRACKETS, DEFOCUS_OFFSET_MAX_BRACKETS))
         return np.array([estimate.position, offset, estimate.confidence], dtype=np.float32)
@@ -185,6 +186,8 @@ class FocusSearch:
                 seen.detected, seen.brisque, config.sharp_brisque_max, seen.clipped_fraction
             )
             return FocusMove(frame, replace(seen, detected=found), reward, 1, found)
+        if config.stop_rule == "defocus" and defocus_here(self.memory, self._blur_px_per_range):
+            return FocusMove(frame, seen, focus_reward(seen.detected, seen.brisque), 1, True)
         best = peak_behind(self.memory, config.peak_bracket)
         if best is None:
             return FocusMove(frame, seen, -1.0, 1, False)

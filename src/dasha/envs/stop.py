@@ -1,6 +1,6 @@
 """When A_L's search is over: the stop rules, and the memory of the frames a search has seen.
 
-Two rules (``EpisodeConfig.stop_rule``):
+Three rules (``EpisodeConfig.stop_rule``):
 
 - ``"detection"``, the paper's: the search ends at the first frame where the detector finds
   the target (eq. 12), optionally only when the box is sharp by BRISQUE
@@ -13,6 +13,12 @@ Two rules (``EpisodeConfig.stop_rule``):
   than the nearest frames on both sides of it in lens position, both within
   ``peak_bracket`` of it. Then the peak is behind us: the lens goes back to that frame
   (one more move, counted) and the search ends there.
+- ``"defocus"``: the peak rule, and also the search ends on a frame where the target is
+  detected and depth from defocus over the search's frames (``perception.defocus``) puts
+  focus within ``DEFOCUS_STOP`` of it. The frame need not be bracketed: a search can end
+  on the first frame that lands in focus, two moves sooner than the peak rule can. The
+  estimate compares frames of one region at known lens positions, so it too holds no
+  threshold on the scene.
 
 The bracket is a property of the optics, not of any scene: if the neighbours at +-b are
 less sharp, the sharpness maximum lies within about b/2 of the chosen frame. With b two
@@ -30,10 +36,11 @@ import numpy as np
 from dasha.errors import check_choice
 from dasha.hardware.base import Frame
 from dasha.perception._image import crop
-from dasha.perception.defocus import RingPowers, spectrum
+from dasha.perception.defocus import FocusEstimate, RingPowers, estimate_focus, spectrum
 from dasha.perception.senses import TargetSeen
 
-STOP_RULES = ("detection", "peak")
+STOP_RULES = ("detection", "peak", "defocus")
+MEMORY_RULES = ("peak", "defocus")  # the rules that compare the frames of one search
 
 # Two depths of focus as a fraction of the lens's own range: the default optics (25 mm,
 # f/2.5, 5.5 um pixels) blur 45.5 px per dioptre, so 2 px (``sim.optics`` in focus) is
@@ -42,6 +49,11 @@ PEAK_BRACKET = 0.0044
 # Sharpness is the gradient energy of the region after a Gaussian of this sigma, which
 # keeps sensor noise (its own gradient energy, equal in every frame) from ranking frames.
 SHARPNESS_SIGMA_PX = 1.0
+# The defocus rule ends a search where depth from defocus puts focus within half a depth of
+# focus (a quarter of the bracket, about 1 px of blur): what is left of the estimate's own
+# error near focus (about that much on synthetic textures, ``tests/test_defocus.py``) then
+# keeps the frame within the 2 px of "in focus".
+DEFOCUS_STOP = PEAK_BRACKET / 4
 
 
 def check_stop_rule(rule: str) -> str:
@@ -109,6 +121,7 @@ class SearchMemory:
     _powers: _PerRegion[RingPowers] = field(
         default_factory=lambda: _PerRegion(RingPowers, _add_spectrum), repr=False
     )
+    _estimate: tuple[Any, FocusEstimate] | None = field(default=None, repr=False)
 
     def clear(self) -> None:
         self.positions.clear()
@@ -116,6 +129,7 @@ class SearchMemory:
         self.seen.clear()
         self._scores.clear()
         self._powers.clear()
+        self._estimate = None
 
     def add(self, position: float, frame: Frame, seen: TargetSeen) -> None:
         self.positions.append(float(position))
@@ -136,6 +150,19 @@ class SearchMemory:
         """Every frame's spectrum around the same region and their cross powers
         (``perception.defocus``)."""
         return self._powers.of(self.grays, self.region)
+
+    def focus_estimate(self, blur_px_per_range: float) -> FocusEstimate | None:
+        """Depth from defocus over every frame of this search and the current region
+        (``None`` until two lens positions differ). Asked for by the observation and the
+        stop rule after the same move, it is computed once per frame and region."""
+        positions = self.positions
+        if not positions or max(positions) - min(positions) < 1e-9:
+            return None
+        key = (len(positions), self.region, blur_px_per_range)
+        if self._estimate is None or self._estimate[0] != key:
+            powers = self.ring_powers()
+            self._estimate = (key, estimate_focus(powers, positions, blur_px_per_range))
+        return self._estimate[1]
 
     def relative_sharpness(self) -> list[float]:
         """log(sharpness / the sharpest so far): 0 at the best frame, scene-independent."""
@@ -184,3 +211,15 @@ def peak_behind(memory: SearchMemory, bracket: float = PEAK_BRACKET) -> int | No
     ``None``: the best detected frame once both its sides are closed (``bracket_of``)."""
     state = bracket_of(memory, bracket)
     return state.best if state.closed else None
+
+
+def defocus_here(
+    memory: SearchMemory, blur_px_per_range: float, tolerance: float = DEFOCUS_STOP
+) -> bool:
+    """The defocus rule's own ending: the target is detected in the last frame and depth
+    from defocus over the search's frames puts focus within ``tolerance`` (a fraction of
+    the lens's range) of where that frame was taken."""
+    if not memory.seen or not memory.seen[-1].detected:
+        return False
+    estimate = memory.focus_estimate(blur_px_per_range)
+    return estimate is not None and abs(estimate.position - memory.positions[-1]) <= tolerance

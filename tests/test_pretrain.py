@@ -104,7 +104,8 @@ def test_a_tiny_pretraining_writes_a_policy_the_episode_runs(tmp_path: Path):
     assert summary["exposure"]["conditions"] == 4 and summary["exposure"]["states"] <= 4
     policies = Policies.load(tmp_path)
     options = policies.episode_options
-    assert options["stop_rule"] == "peak" and options["observe_previous"]
+    assert options["stop_rule"] == "defocus" and options["observe_previous"]
+    assert policies.focus.spec.head == "jump-step-defocus"
     assert options["focus_action"] == "normalised"
     assert options["exposure_observation"] == "bracket"  # read from A_H's own file
     episode = HierarchicalEpisode(

@@ -4,14 +4,17 @@ On the simulator the in-focus lens position is known (ground truth, ``info["in_f
 An *expert* that knows it first takes the same probe frames in every episode (lens
 positions at quantiles of where focus lies over the training conditions: from the 24 V
 frame nothing of the distance is observable, and depth from defocus finds focus from
-frames that straddle it, ``dasha dfd-bench``), then searches as the peak stop rule needs
-(``envs.stop``): one frame less than a bracket below focus, one above it, then focus; the
-rule then ends the search on the in-focus frame. The probes are what a network can
-imitate from images; the jump after them is where the observation must carry focus.
-A_L's network is trained, supervised, to give the expert's move the highest probability
-under its own action distribution (the jump-step head's distribution over the lens grid,
-``agents.policy.grid_logits``), from its own observations only: E(I) of the last two frames, their lens positions and sharpness ratio,
-and where depth from defocus puts focus from the search's frames (``perception.defocus``).
+frames that straddle it, ``dasha dfd-bench``), then goes to focus, where the defocus stop
+rule (``envs.stop``, the default) can end the search at once; if the search goes on there
+(the target not detected, or the estimate elsewhere) it brackets focus as the peak rule
+needs: one frame less than a bracket below, one above, then focus again. With the peak rule
+it brackets first and takes focus last. The probes are what a network can imitate from
+images; the jump after them is where the observation must carry focus. A_L's network is
+trained, supervised, to give the expert's move the highest probability under its own
+action distribution (by default the jump-step-defocus head's, over the lens grid,
+``agents.policy.grid_logits``), from its own observations only: E(I) of the last two
+frames, their lens positions and sharpness ratio, and where depth from defocus puts focus
+from the search's frames (``perception.defocus``).
 Ground truth labels the training data; it never reaches the policy's input, so the
 trained A_L acts from images alone, on any scene (the supervised form of the issue's
 "virtual pre-training"; PPO on eq. 12 can fine-tune it from there).
@@ -40,7 +43,7 @@ from dasha.errors import ConfigError, require
 PRETRAIN_EPISODE = EpisodeConfig(
     conditions="full",
     split="train",
-    stop_rule="peak",
+    stop_rule="defocus",
     observe_lens=True,
     observe_previous=True,
     observe_defocus=True,
@@ -69,7 +72,7 @@ class PretrainConfig:
     training conditions (``()``: no probes, the expert's first move is the bracket's)."""
     probe_conditions: int = 200
     """Training conditions the probe quantiles are taken over."""
-    focus_head: str = "jump-step"
+    focus_head: str = "jump-step-defocus"
     """A_L's action head (``agents.policy.STEP_HEADS``): ``jump-step-defocus`` adds a lens
     move around depth from defocus's estimate (it needs ``observe_defocus``)."""
 

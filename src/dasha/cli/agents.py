@@ -107,7 +107,7 @@ def train_command(
         str | None,
         typer.Option(
             "--stop-rule",
-            help="When A_L's search ends: detection (a detection, with the --sharp-brisque-max gate; the paper's without it) peak (the sharpest detected frame is bracketed by less sharp ones: no threshold on the scene) or defocus (the peak rule, or a detected frame where depth from defocus puts focus). [default: detection]",
+            help="When A_L's search ends: detection (a detection, with the --sharp-brisque-max gate; the paper's without it), peak (the sharpest detected frame is bracketed by less sharp ones: no threshold on the scene) or defocus (the peak rule, or a detected frame where depth from defocus puts focus). [default: detection]",
             show_default=False,
         ),
     ] = None,
@@ -261,18 +261,18 @@ def pretrain_command(
         typer.Option(
             help="When A_L's search ends: peak (the sharpest detected frame is bracketed by less sharp ones) or defocus (the peak rule, or a detected frame where depth from defocus puts focus: the expert then goes to focus first)."
         ),
-    ] = "peak",
+    ] = "defocus",
     focus_head: Annotated[
         str,
         typer.Option(
             help="A_L's action head: jump-step (a jump on the lens grid or a step from the lens position) or jump-step-defocus (also a move around depth from defocus's estimate; needs --observe-defocus)."
         ),
-    ] = "jump-step",
+    ] = "jump-step-defocus",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Virtual pre-training of A_L: imitate, from images only, a search that knows where focus
-    is (simulator ground truth labels the data, never the policy's input); peak stop rule,
-    two-frame observation, lens-agnostic (normalised) actions. A_H learns, from its first
+    is (simulator ground truth labels the data, never the policy's input); defocus stop rule,
+    two-frame observation with depth from defocus, lens-agnostic (normalised) actions. A_H learns, from its first
     frame, which exposures give a suitable histogram."""
     from dataclasses import replace
 

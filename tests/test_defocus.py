@@ -231,3 +231,5 @@ def test_focus_env_defocus_rule_ends_at_once_where_focus_is(uncached_senses):
 def test_the_defocus_rule_refuses_a_brisque_gate():
     with pytest.raises(ConfigError, match="defocus stop rule needs no BRISQUE gate"):
         EpisodeConfig(stop_rule="defocus", sharp_brisque_max=18.0)
+    with pytest.raises(ConfigError, match="defocus_stop"):
+        EpisodeConfig(stop_rule="defocus", defocus_stop=0.0)

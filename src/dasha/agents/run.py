@@ -32,6 +32,7 @@ TRAINED_OPTIONS = (
     "sharp_brisque_max",
     "stop_rule",
     "peak_bracket",
+    "defocus_stop",
     "observe_lens",
     "observe_previous",
     "observe_defocus",

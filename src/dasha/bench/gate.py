@@ -178,12 +178,17 @@ def stop_sweeps(
     the rule itself sees images only), on a random side, and steps one bracket at a time
     towards focus and beyond (0.9 bracket: a step must fit the bracket after rounding to the
     lens grid), as ``envs.focus.FocusSearch`` with that rule, until the rule ends the search
-    or the lens range does. A solvable sweep had a frame in focus
-    with the target detected.
+    or the lens range does. A solvable sweep has a frame in focus with the target detected
+    on its path to two brackets beyond focus, whether or not the rule let it get there.
     """
     from tqdm import tqdm
 
-    from dasha.envs.actions import exposure_table_us, focus_fraction_to_action, range_fraction
+    from dasha.envs.actions import (
+        exposure_table_us,
+        focus_fraction_to_action,
+        range_fraction,
+        range_value,
+    )
     from dasha.envs.focus import FocusSearch
     from dasha.envs.metering import meter
     from dasha.perception.senses import Senses
@@ -213,11 +218,24 @@ def stop_sweeps(
                 break
             position += step
         over = move is not None and move.over
+        ended_on = move.frame if over and move else None
+        # Whether the sweep is solvable must not depend on where the rule ended it: a rule
+        # that stops early, out of focus, would otherwise make its own miss unsolvable. So
+        # the sweep goes on, past the rule's end, to two brackets beyond focus.
+        while (
+            not solvable
+            and 0.0 <= position <= 1.0
+            and side * (position - focus) <= 2 * config.peak_bracket
+        ):
+            position += step
+            lens.set_focus(range_value(position, lens.focus_range))
+            frame = camera.grab()
+            solvable = senses.target(frame).detected and bool(frame.meta["in_focus"])
         sweeps.append(
             PeakSweep(
                 solvable=solvable,
                 stopped=over,
-                blur_px=float(move.frame.meta["blur_px"]) if over and move else float("inf"),
+                blur_px=float(ended_on.meta["blur_px"]) if ended_on else float("inf"),
                 frames=frames,
             )
         )

@@ -28,7 +28,7 @@ from dasha.envs.conditions import (
     check_split,
     condition_set,
 )
-from dasha.envs.stop import PEAK_BRACKET, check_stop_rule
+from dasha.envs.stop import DEFOCUS_STOP, PEAK_BRACKET, check_stop_rule
 from dasha.errors import ConfigError, check_choice
 from dasha.hardware.base import Camera, Lens
 from dasha.perception.detectors import DEFAULT_DETECTOR
@@ -69,6 +69,10 @@ class EpisodeConfig:
     peak_bracket: float = PEAK_BRACKET
     """The peak rule's bracket, as a fraction of the lens's range (two depths of focus of
     the default optics on the Varioptic; ``envs.stop.PEAK_BRACKET``)."""
+    defocus_stop: float = DEFOCUS_STOP
+    """The defocus rule ends a search where depth from defocus puts focus at most this far
+    from the frame (a fraction of the lens's range; half a depth of focus,
+    ``envs.stop.DEFOCUS_STOP``)."""
     observe_lens: bool = False
     """A_L also observes where it set the lens (``envs.focus.FocusSearch.observe``)."""
     observe_previous: bool = False
@@ -119,6 +123,10 @@ class EpisodeConfig:
         if self.blur_px_per_range is not None and not self.blur_px_per_range > 0:
             raise ConfigError(
                 f"blur_px_per_range={self.blur_px_per_range} must be a positive number of pixels"
+            )
+        if not 0.0 < self.defocus_stop < 1.0:
+            raise ConfigError(
+                f"defocus_stop={self.defocus_stop} must be a fraction of the lens range in (0, 1)"
             )
         if not 0.0 < self.peak_bracket < 1.0:
             raise ConfigError(

@@ -186,7 +186,9 @@ class FocusSearch:
                 seen.detected, seen.brisque, config.sharp_brisque_max, seen.clipped_fraction
             )
             return FocusMove(frame, replace(seen, detected=found), reward, 1, found)
-        if config.stop_rule == "defocus" and defocus_here(self.memory, self._blur_px_per_range):
+        if config.stop_rule == "defocus" and defocus_here(
+            self.memory, self._blur_px_per_range, config.defocus_stop
+        ):
             return FocusMove(frame, seen, focus_reward(seen.detected, seen.brisque), 1, True)
         best = peak_behind(self.memory, config.peak_bracket)
         if best is None:

@@ -383,6 +383,8 @@ def test_training_recipe_defaults_and_the_papers():
         TrainConfig(
             out="x", focus_head="jump-step", episode=replace(TRAINING_EPISODE, observe_lens=False)
         )
+    with pytest.raises(ConfigError, match="observe_defocus=True"):  # it reads the estimate
+        TrainConfig(out="x", focus_head="jump-step-defocus", episode=TRAINING_EPISODE)
 
 
 @pytest.mark.slow

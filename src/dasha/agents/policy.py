@@ -51,6 +51,24 @@ READABLE_FORMATS = (1, 2)
 HEADS = ("categorical", "grid-gaussian", "jump-step", "jump-step-defocus")
 GRID_HEADS = ("grid-gaussian", "jump-step", "jump-step-defocus")
 STEP_HEADS = ("jump-step", "jump-step-defocus")  # the heads that step from the lens position
+
+
+def head_episode_needs(head: str) -> dict[str, Any]:
+    """The episode options a head reads its observation by: the step heads the lens position
+    (the last entry); jump-step-defocus also the estimate (``DEFOCUS_ESTIMATE_INDEX``), as a
+    fraction of the range that is a grid point only on the normalised grid."""
+    if head == "jump-step-defocus":
+        return {"observe_lens": True, "observe_defocus": True, "focus_action": "normalised"}
+    if head in STEP_HEADS:
+        return {"observe_lens": True}
+    return {}
+
+
+def missing_episode_needs(head: str, episode: EpisodeConfig) -> list[str]:
+    """``head_episode_needs`` that ``episode`` does not meet, as ``option=value``."""
+    return [f"{k}={v!r}" for k, v in head_episode_needs(head).items() if getattr(episode, k) != v]
+
+
 # grid-gaussian (see grid_logits): the mean's offset moves this many grid steps per unit of
 # network output; the width starts as wide as the grid and stays above a few steps (some
 # exploration around the precise point, which is +-10 steps wide).

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from dasha.agents.policy import STEP_HEADS
+from dasha.agents.policy import STEP_HEADS, missing_episode_needs
 from dasha.envs.actions import focus_fraction_to_action, normalised_point, range_fraction
 from dasha.envs.config import EpisodeConfig
 from dasha.envs.stop import MEMORY_RULES
@@ -78,21 +78,19 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         episode = self.episode
-        wanted = {"focus_action": "normalised", "observe_lens": True}
-        if self.focus_head == "jump-step-defocus":
-            wanted["observe_defocus"] = True
-        wrong = {k: v for k, v in wanted.items() if getattr(episode, k) != v}
-        if wrong or episode.stop_rule not in MEMORY_RULES:
-            needs = [f"{k}={v!r}" for k, v in wrong.items()]
-            if episode.stop_rule not in MEMORY_RULES:
-                needs.append(f"stop_rule one of {', '.join(MEMORY_RULES)}")
-            raise ConfigError(
-                "pre-training imitates a search for the peak or defocus rule on a normalised "
-                f"lens grid with the {self.focus_head} head: it needs {', '.join(needs)}"
-            )
         if self.focus_head not in STEP_HEADS:
             raise ConfigError(
                 f"focus head {self.focus_head!r}: pre-training needs one of {', '.join(STEP_HEADS)}"
+            )
+        needs = missing_episode_needs(self.focus_head, episode)
+        if episode.focus_action != "normalised":  # the expert's labels are normalised points
+            needs.append("focus_action='normalised'")
+        if episode.stop_rule not in MEMORY_RULES:
+            needs.append(f"stop_rule one of {', '.join(MEMORY_RULES)}")
+        if needs:
+            raise ConfigError(
+                "pre-training imitates a search for the peak or defocus rule on a normalised "
+                f"lens grid with the {self.focus_head} head: it needs {', '.join(dict.fromkeys(needs))}"
             )
         if episode.split == "test":
             raise ConfigError("pre-training on the test split is refused: use train")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dasha.agents.cluster import check_cluster, init_ray
-from dasha.agents.policy import HEADS, Policy
+from dasha.agents.policy import HEADS, Policy, missing_episode_needs
 from dasha.agents.resume import check_resume
 from dasha.agents.sampling import (
     STALLED_ITERATIONS,
@@ -119,10 +119,12 @@ class TrainConfig:
             raise ConfigError(f"--agents {self.agents!r}: choose one of {', '.join(AGENT_MODES)}")
         if self.focus_head not in HEADS:
             raise ConfigError(f"--focus-head {self.focus_head!r}: choose one of {', '.join(HEADS)}")
-        if self.focus_head == "jump-step" and not self.episode.observe_lens:
+        missing = missing_episode_needs(self.focus_head, self.episode)
+        if missing:
             raise ConfigError(
-                "--focus-head jump-step steps from the lens position, which A_L must observe: "
-                "drop --no-observe-lens, or choose --focus-head grid-gaussian or categorical"
+                f"--focus-head {self.focus_head} reads what A_L observes: it needs "
+                f"{', '.join(missing)} (drop --no-observe-lens), or choose --focus-head "
+                "grid-gaussian or categorical"
             )
         if self.steps <= 0 or self.batch_steps <= 0:
             raise ConfigError("--steps and the batch size must be positive")

@@ -233,3 +233,46 @@ def test_the_defocus_rule_refuses_a_brisque_gate():
         EpisodeConfig(stop_rule="defocus", sharp_brisque_max=18.0)
     with pytest.raises(ConfigError, match="defocus_stop"):
         EpisodeConfig(stop_rule="defocus", defocus_stop=0.0)
+
+
+def _two_planes(position: float, target_focus: float, seed: int = 0) -> np.ndarray:
+    """A 200 px target square, in focus at ``target_focus``, in front of a background in
+    focus at ``FOCUS``, seen at lens ``position`` (400 px, sensor noise)."""
+
+    def blurred(texture: np.ndarray, focus: float) -> np.ndarray:
+        kernel = disk_kernel(BLUR_PX_PER_RANGE * abs(position - focus))
+        return cv2.filter2D(texture, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+
+    alpha = np.zeros((600, 600), np.float32)
+    alpha[200:400, 200:400] = 1.0
+    kernel = disk_kernel(BLUR_PX_PER_RANGE * abs(position - target_focus))
+    alpha = cv2.filter2D(alpha, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+    image = blurred(_texture(1), target_focus) * alpha + blurred(_texture(2), FOCUS) * (1 - alpha)
+    noisy = image[100:500, 100:500] + np.random.default_rng(seed).normal(0, 1.0, (400, 400))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def test_no_candidate_below_the_lowest_is_considered():
+    texture = _texture()
+    positions = [0.28, 0.31]
+    spectra = [spectrum(_defocused(texture, p, i)) for i, p in enumerate(positions)]
+    assert estimate_focus(spectra, positions, BLUR_PX_PER_RANGE).position == pytest.approx(
+        FOCUS, abs=0.0011
+    )
+    assert estimate_focus(spectra, positions, BLUR_PX_PER_RANGE, lowest=0.32).position >= 0.32
+
+
+def test_a_plane_seen_in_focus_without_the_target_sends_the_estimate_nearer():
+    """Nothing detected: the fit first settles on the background (most of the region); once
+    a frame at the background's focus shows no target, the estimate is the nearer plane."""
+    target_focus = FOCUS + 6 * PEAK_BRACKET
+    memory = SearchMemory()
+    unseen = TargetSeen(False, 0.0, None, None)
+    for i, position in enumerate((0.27, 0.29)):
+        memory.add(position, Frame(_two_planes(position, target_focus, i), 8, 1000.0, 0.0, 0.0, 0), unseen)
+    first = memory.focus_estimate(BLUR_PX_PER_RANGE)
+    assert first is not None and first.position == pytest.approx(FOCUS, abs=PEAK_BRACKET / 2)
+    memory.add(first.position, Frame(_two_planes(first.position, target_focus, 2), 8, 1000.0, 0.0, 0.0, 0), unseen)
+    nearer = memory.focus_estimate(BLUR_PX_PER_RANGE)
+    assert nearer is not None
+    assert nearer.position == pytest.approx(target_focus, abs=PEAK_BRACKET / 2)

@@ -54,6 +54,13 @@ SHARPNESS_SIGMA_PX = 1.0
 # error near focus (about that much on synthetic textures, ``tests/test_defocus.py``) then
 # keeps the frame within the 2 px of "in focus".
 DEFOCUS_STOP = PEAK_BRACKET / 4
+# While the target has not been detected, a frame taken this close to where depth from
+# defocus puts focus (0.6 of a depth of focus, about 1.2 px of blur) saw that plane sharp;
+# the target was not there, so that plane is ruled out (``open_focus_estimate``).
+RULED_OUT_RADIUS = 0.3 * PEAK_BRACKET
+# The next candidate lies at least this far nearer than a ruled-out plane: over a textured
+# background the plane's own residual valley is a few brackets wide, and would win again.
+NEARER_MARGIN = 2 * PEAK_BRACKET
 
 
 def check_stop_rule(rule: str) -> str:
@@ -103,6 +110,35 @@ def _add_sharpness(kept: list[float], gray: np.ndarray, box: Box | None) -> None
 
 def _add_spectrum(kept: RingPowers, gray: np.ndarray, box: Box | None) -> None:
     kept.add(spectrum(gray, box))
+
+
+def open_focus_estimate(
+    powers: RingPowers, positions: list[float], blur_px_per_range: float
+) -> FocusEstimate:
+    """Depth from defocus while the target has not been detected in any frame: the best fit
+    among the in-focus positions no frame has ruled out.
+
+    Without a box the region holds the target and what is behind it, and the fit settles on
+    whichever plane explains most of the region, often the background. A frame taken where
+    a plane is in focus (``RULED_OUT_RADIUS``) and showing no target rules that plane out;
+    the target stands in front of what is behind it, and on every lens DASHA drives the
+    range fraction rises with optical power (nearer focus; ``camera.api.LensMap``), so the
+    search looks again only above the ruled-out plane (``NEARER_MARGIN``). Measured on val
+    (60 scripted searches, probes then the estimate): within 2 px of focus at some move in
+    90 % of the searches against 67 % with the plain estimate. When every nearer candidate
+    is ruled out, the plain estimate stands."""
+    first = estimate = estimate_focus(powers, positions, blur_px_per_range)
+    for _ in range(len(positions)):
+        seen_there = [p for p in positions if abs(p - estimate.position) < RULED_OUT_RADIUS]
+        if not seen_there:
+            return estimate
+        lowest = max(seen_there) + NEARER_MARGIN
+        if lowest >= 1.0:
+            break
+        estimate = estimate_focus(powers, positions, blur_px_per_range, lowest, first.position)
+        if estimate.confidence == 0.0:  # nothing nearer fits at all
+            break
+    return first
 
 
 @dataclass
@@ -161,7 +197,11 @@ class SearchMemory:
         key = (len(positions), self.region, blur_px_per_range)
         if self._estimate is None or self._estimate[0] != key:
             powers = self.ring_powers()
-            self._estimate = (key, estimate_focus(powers, positions, blur_px_per_range))
+            if self.region is None:  # nothing detected yet: every frame rules its plane out
+                estimate = open_focus_estimate(powers, positions, blur_px_per_range)
+            else:
+                estimate = estimate_focus(powers, positions, blur_px_per_range)
+            self._estimate = (key, estimate)
         return self._estimate[1]
 
     def relative_sharpness(self) -> list[float]:

@@ -172,10 +172,15 @@ def estimate_focus(
     spectra: Sequence[Spectrum] | RingPowers,
     positions: Sequence[float],
     blur_px_per_range: float,
+    lowest: float = 0.0,
+    behind: float | None = None,
 ) -> FocusEstimate:
     """Where focus is, from spectra of the same region at two or more lens positions
     (fractions of the range); ``blur_px_per_range``: the blur diameter, in frame pixels, of
-    a defocus as large as the lens's whole range.
+    a defocus as large as the lens's whole range; ``lowest``: no candidate below this
+    position is considered (the search has ruled those out, ``envs.stop``); ``behind``: the
+    region also holds a plane in focus there (the background around an undetected target),
+    fitted together with each candidate.
 
     With n frames the candidate's direction is ``(H_1, ..., H_n)``: every frame is the same
     scene blurred by its own disk, so all of them are fitted at once; far frames (nearly
@@ -196,21 +201,35 @@ def estimate_focus(
     where = np.asarray(positions, dtype=np.float64)
     k = blur_px_per_range * powers.scale
 
-    def residual(candidates: np.ndarray) -> np.ndarray:
+    def directions(candidates: np.ndarray) -> np.ndarray:
         h = disk_otf(k * np.abs(where[None, :] - candidates[:, None]), rho)  # [c, n, r]
-        by_ring = h.transpose(2, 1, 0)  # [r, n, c]
+        return np.asarray(h.transpose(2, 1, 0))  # [r, n, c]
+
+    def explained_along(by_ring: np.ndarray) -> np.ndarray:  # [r, n, c] -> [c, r]
         projected = np.matmul(ring_power, by_ring)  # [r, n, c]
-        explained = ((by_ring * projected).sum(1) / ((by_ring * by_ring).sum(1) + 1e-12)).T
+        return ((by_ring * projected).sum(1) / ((by_ring * by_ring).sum(1) + 1e-12)).T
+
+    other = None if behind is None else directions(np.array([float(behind)]))  # [r, n, 1]
+    explained_by_other = 0.0 if other is None else explained_along(other)  # [1, r]
+
+    def residual(candidates: np.ndarray) -> np.ndarray:
+        by_ring = directions(candidates)
+        if other is not None:
+            # two planes: the energy in span(other, candidate) is other's share plus that
+            # of the candidate's direction made orthogonal to it (Gram-Schmidt per ring)
+            along = (by_ring * other).sum(1, keepdims=True) / ((other * other).sum(1, keepdims=True) + 1e-12)
+            by_ring = by_ring - along * other
+        explained = explained_by_other + explained_along(by_ring)
         return ((total - explained) * weight).sum(-1)
 
     coarse = np.arange(0.0, 1.0 + COARSE_STEP / 2, COARSE_STEP)
     nearest = np.abs(where[:, None] - coarse[None]).min(0)
-    coarse = coarse[k * nearest <= MAX_BLUR_PX]
+    coarse = coarse[(k * nearest <= MAX_BLUR_PX) & (coarse >= lowest)]
     if not len(coarse):  # no candidate leaves any frame measurable: say so
         return FocusEstimate(float(where[-1]), 0.0)
     coarse_cost = residual(coarse)
     centre = float(coarse[int(np.argmin(coarse_cost))])
-    fine = np.clip(np.arange(centre - COARSE_STEP, centre + COARSE_STEP, FINE_STEP), 0.0, 1.0)
+    fine = np.clip(np.arange(centre - COARSE_STEP, centre + COARSE_STEP, FINE_STEP), lowest, 1.0)
     fine_cost = residual(fine)
     best = int(np.argmin(fine_cost))
     median = float(np.median(coarse_cost))

@@ -11,7 +11,7 @@ import dasha.envs  # noqa: F401 - registers the envs
 from dasha.envs.actions import focus_fraction_to_action, range_fraction, range_value
 from dasha.envs.config import EpisodeConfig
 from dasha.envs.focus import DEFOCUS_EXTRAS, PREVIOUS_EXTRAS, blur_px_per_range
-from dasha.envs.stop import PEAK_BRACKET, SearchMemory, defocus_here
+from dasha.envs.stop import BLUR_SCALES, PEAK_BRACKET, SearchMemory, defocus_here
 from dasha.errors import ConfigError
 from dasha.hardware.base import Frame
 from dasha.perception.defocus import estimate_focus, spectrum
@@ -269,10 +269,34 @@ def test_a_plane_seen_in_focus_without_the_target_sends_the_estimate_nearer():
     memory = SearchMemory()
     unseen = TargetSeen(False, 0.0, None, None)
     for i, position in enumerate((0.27, 0.29)):
-        memory.add(position, Frame(_two_planes(position, target_focus, i), 8, 1000.0, 0.0, 0.0, 0), unseen)
+        memory.add(
+            position, Frame(_two_planes(position, target_focus, i), 8, 1000.0, 0.0, 0.0, 0), unseen
+        )
     first = memory.focus_estimate(BLUR_PX_PER_RANGE)
     assert first is not None and first.position == pytest.approx(FOCUS, abs=PEAK_BRACKET / 2)
-    memory.add(first.position, Frame(_two_planes(first.position, target_focus, 2), 8, 1000.0, 0.0, 0.0, 0), unseen)
+    memory.add(
+        first.position,
+        Frame(_two_planes(first.position, target_focus, 2), 8, 1000.0, 0.0, 0.0, 0),
+        unseen,
+    )
     nearer = memory.focus_estimate(BLUR_PX_PER_RANGE)
     assert nearer is not None
     assert nearer.position == pytest.approx(target_focus, abs=PEAK_BRACKET / 2)
+
+
+@pytest.mark.parametrize("truth", [0.7, 1.4])
+def test_a_lens_off_its_nominal_blur_scale_has_its_scale_fitted(truth):
+    """Frames of a lens that blurs ``truth`` x the assumed amount: with the nominal scale
+    the answer is off; fitting the scale finds it, and focus with it."""
+    texture = _texture()
+    positions = [0.27, 0.285, 0.305]
+    nominal = BLUR_PX_PER_RANGE / truth  # what the caller believes
+    frames = [_defocused(texture, p, i) for i, p in enumerate(positions)]
+    spectra = [spectrum(f) for f in frames]
+    fixed = estimate_focus(spectra, positions, nominal)
+    fitted = estimate_focus(spectra, positions, nominal, scales=BLUR_SCALES)
+    assert fitted.scale == pytest.approx(truth, rel=0.05)
+    assert fitted.position == pytest.approx(FOCUS, abs=0.0011)
+    assert abs(fixed.position - FOCUS) > abs(fitted.position - FOCUS)
+    with pytest.raises(ValueError, match="blur scales"):
+        estimate_focus(spectra, positions, nominal, scales=())

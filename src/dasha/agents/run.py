@@ -22,6 +22,7 @@ from dasha.breakdown import EpisodeResult, breakdown
 from dasha.envs.config import EpisodeConfig
 from dasha.envs.focus import HORIZON, PREVIOUS_EXTRAS, blur_px_per_range, with_lens_position
 from dasha.envs.hierarchical import EXPOSURE, FOCUS, HierarchicalEpisode
+from dasha.envs.stop import BLUR_SCALES, open_focus_estimate
 from dasha.errors import ConfigError
 from dasha.hardware.base import Frame
 from dasha.perception.defocus import RingPowers, estimate_focus, spectrum
@@ -302,8 +303,13 @@ def decision_latency_ms(
         if episode.config.observe_defocus:  # this frame's spectrum and pairs are new
             powers.add(spectrum(frame.as_uint8()))
             positions = list(np.linspace(0.30, 0.35, HORIZON))
-            estimate = estimate_focus(powers, positions, blur_px_per_range(episode.config))
-            features = np.concatenate([features, np.asarray(estimate, np.float32), [0.0]])
+            k = blur_px_per_range(episode.config)
+            if episode.config.fit_blur_scale:  # over a box: every scale is fitted
+                estimate = estimate_focus(powers, positions, k, scales=BLUR_SCALES)
+            else:  # nothing detected: the planes ruled out are fitted again
+                estimate = open_focus_estimate(powers, positions, k)
+            extras = [estimate.position, estimate.confidence, 0.0]
+            features = np.concatenate([features, np.asarray(extras, np.float32)])
         if episode.config.observe_lens:  # the driver knows the lens position: no cost to speak of
             features = with_lens_position(features, episode.lens, episode.config.focus_action)
         policies.focus.act(features)

@@ -13,6 +13,7 @@ from dasha.cli.options import (
     BackendName,
     BlurPxPerRange,
     ConditionsName,
+    FitBlurScale,
     SceneNames,
     SplitName,
     TrustCheckpoint,
@@ -394,6 +395,7 @@ def focus_command(
     backend: BackendName = "auto",
     seed: Annotated[int, typer.Option(help="Simulator noise seed.")] = 0,
     blur_px_per_range: BlurPxPerRange = None,
+    fit_blur_scale: FitBlurScale = False,
     save_frames: Annotated[
         Path | None,
         typer.Option("--save-frames", help="Write before.png and after.png into this directory."),
@@ -432,6 +434,7 @@ def focus_command(
             backend=backend,
             target=target or (None if camera == "sim" else "person"),
             blur_px_per_range=blur_px_per_range,
+            fit_blur_scale=fit_blur_scale,
             cache_size=0,  # one episode: nothing to reuse
             randomize=False,  # the user's conditions
         )
@@ -478,6 +481,7 @@ def evaluate_command(
     conditions: ConditionsName = "paper",
     split: SplitName = None,
     blur_px_per_range: BlurPxPerRange = None,
+    fit_blur_scale: FitBlurScale = False,
     episodes_out: Annotated[
         Path | None,
         typer.Option(
@@ -509,6 +513,7 @@ def evaluate_command(
             backend=backend,
             cache_size=0,
             blur_px_per_range=blur_px_per_range,
+            fit_blur_scale=fit_blur_scale,
             **episode_conditions(conditions, split, "test", scenes),
         )
     )

@@ -109,6 +109,14 @@ def episode_conditions(
     }
 
 
+FitBlurScale = Annotated[
+    bool,
+    typer.Option(
+        "--fit-blur-scale",
+        help="Depth from defocus also fits your lens's blur scale (x0.5..x2 of --blur-px-per-range) over the detected box: for a lens whose f-number or calibration you do not know (measured: better on the mismatch lenses, worse on the nominal one).",
+    ),
+]
+
 BlurPxPerRange = Annotated[
     float | None,
     typer.Option(

@@ -85,6 +85,11 @@ class EpisodeConfig:
     blur_px_per_range: float | None = None
     """The blur diameter (frame pixels) of a defocus as large as the lens's whole range,
     which depth from defocus needs; ``None``: the simulator's nominal optics and lens."""
+    fit_blur_scale: bool = False
+    """Depth from defocus also fits the blur scale over a detected box (a lens whose
+    f-number or calibration is not the assumed ``blur_px_per_range``;
+    ``envs.stop.SearchMemory.focus_estimate``): better on the ``mismatch`` lenses, worse on
+    the nominal one."""
     exposure_observation: str = "paper"
     """What A_H observes (``envs.exposure.exposure_observation``): ``"paper"``, E(I) and the
     histogram; ``"bracket"``, the histogram and a virtual exposure bracket over the table

@@ -155,7 +155,7 @@ class FocusSearch:
         or the two sharpest); until two lens positions differ, no estimate: here, offset 0,
         confidence 0."""
         here = self.memory.positions[-1]
-        estimate = self.memory.focus_estimate(self._blur_px_per_range)
+        estimate = self.memory.focus_estimate(self._blur_px_per_range, self.config.fit_blur_scale)
         if estimate is None:
             return np.array([here, 0.0, 0.0], dtype=np.float32)
         offset = (estimate.position - here) / self.config.peak_bracket
@@ -187,7 +187,7 @@ class FocusSearch:
             )
             return FocusMove(frame, replace(seen, detected=found), reward, 1, found)
         if config.stop_rule == "defocus" and defocus_here(
-            self.memory, self._blur_px_per_range, config.defocus_stop
+            self.memory, self._blur_px_per_range, config.defocus_stop, config.fit_blur_scale
         ):
             return FocusMove(frame, seen, focus_reward(seen.detected, seen.brisque), 1, True)
         best = peak_behind(self.memory, config.peak_bracket)

@@ -58,6 +58,8 @@ class FocusEstimate(NamedTuple):
     confidence: float
     """1 - best residual / median residual over the candidates: near 0, the frames could
     not tell the candidates apart (too little texture, or both frames far out of focus)."""
+    scale: float = 1.0
+    """The factor on the assumed blur scale that fitted best (``estimate_focus(scales=)``)."""
 
 
 def spectrum(gray: np.ndarray, box: tuple[float, float, float, float] | None = None) -> Spectrum:
@@ -135,6 +137,27 @@ def disk_otf(diameter_px: np.ndarray, rho: np.ndarray) -> np.ndarray:
     return table[np.minimum(np.rint(cycles / _OTF_STEP).astype(np.intp), len(table) - 1)]
 
 
+# Every candidate needs the OTF at each frame's blur and every ring: tabulated once per blur
+# diameter (window pixels, 0.05 px apart: far finer than the 2 px of "in focus"), a
+# candidate's directions are rows looked up, not products of diameter and frequency.
+_RING_OTF_STEP_PX = 0.05
+_RING_OTF_MAX_PX = 1024.0
+
+
+@functools.cache
+def _ring_otf_table() -> np.ndarray:
+    diameters = np.arange(0.0, _RING_OTF_MAX_PX + _RING_OTF_STEP_PX, _RING_OTF_STEP_PX)
+    return disk_otf(diameters, _RINGS.rho[1:]).astype(np.float32)  # [diameter, ring]
+
+
+def ring_otf(diameter_px: np.ndarray) -> np.ndarray:
+    """The disk OTF at every frequency ring but DC for each diameter (window pixels; any
+    shape, one more axis of rings); diameters beyond the table take its last row."""
+    table = _ring_otf_table()
+    index = np.minimum(np.rint(np.asarray(diameter_px) / _RING_OTF_STEP_PX), len(table) - 1)
+    return table[index.astype(np.intp)]
+
+
 class RingPowers:
     """Spectra of one region at several lens positions and their cross powers per frequency
     ring, ``[i, j, ring]``; a new frame adds only its own pairs (a search's estimate is
@@ -174,13 +197,16 @@ def estimate_focus(
     blur_px_per_range: float,
     lowest: float = 0.0,
     behind: float | None = None,
+    scales: Sequence[float] = (1.0,),
 ) -> FocusEstimate:
     """Where focus is, from spectra of the same region at two or more lens positions
     (fractions of the range); ``blur_px_per_range``: the blur diameter, in frame pixels, of
     a defocus as large as the lens's whole range; ``lowest``: no candidate below this
     position is considered (the search has ruled those out, ``envs.stop``); ``behind``: the
     region also holds a plane in focus there (the background around an undetected target),
-    fitted together with each candidate.
+    fitted together with each candidate; ``scales``: factors on ``blur_px_per_range`` to
+    fit along with focus (a lens whose f-number or calibration is not the nominal one),
+    the best reported as ``FocusEstimate.scale``.
 
     With n frames the candidate's direction is ``(H_1, ..., H_n)``: every frame is the same
     scene blurred by its own disk, so all of them are fitted at once; far frames (nearly
@@ -189,6 +215,8 @@ def estimate_focus(
     powers = spectra if isinstance(spectra, RingPowers) else RingPowers(spectra)
     if len(powers) != len(positions) or len(powers) < 2:
         raise ValueError("depth from defocus needs two or more spectra, one per lens position")
+    if not scales or min(scales) <= 0:
+        raise ValueError(f"blur scales {tuple(scales)} must be positive, at least one")
     total = np.trace(powers.power)  # per ring
     ring_power = powers.power.transpose(2, 0, 1)  # [r, i, j]
     # Each ring's residual as a fraction of its energy: natural images put most energy in
@@ -197,41 +225,57 @@ def estimate_focus(
     # has its say (measured: on a synthetic plane 75 px out of focus, the error fell from
     # 0.0073 to 0.0015 of the range).
     weight = 1.0 / (total + 1e-9)
-    rho = _RINGS.rho[1:]
     where = np.asarray(positions, dtype=np.float64)
-    k = blur_px_per_range * powers.scale
-
-    def directions(candidates: np.ndarray) -> np.ndarray:
-        h = disk_otf(k * np.abs(where[None, :] - candidates[:, None]), rho)  # [c, n, r]
-        return np.asarray(h.transpose(2, 1, 0))  # [r, n, c]
 
     def explained_along(by_ring: np.ndarray) -> np.ndarray:  # [r, n, c] -> [c, r]
         projected = np.matmul(ring_power, by_ring)  # [r, n, c]
         return ((by_ring * projected).sum(1) / ((by_ring * by_ring).sum(1) + 1e-12)).T
 
-    other = None if behind is None else directions(np.array([float(behind)]))  # [r, n, 1]
-    explained_by_other = 0.0 if other is None else explained_along(other)  # [1, r]
+    def residual(candidates: np.ndarray, k: float) -> np.ndarray:
+        def directions(at: np.ndarray) -> np.ndarray:  # [r, n, c]
+            return np.asarray(ring_otf(k * np.abs(where[None, :] - at[:, None])).transpose(2, 1, 0))
 
-    def residual(candidates: np.ndarray) -> np.ndarray:
         by_ring = directions(candidates)
-        if other is not None:
+        explained: np.ndarray | float = 0.0
+        if behind is not None:
             # two planes: the energy in span(other, candidate) is other's share plus that
             # of the candidate's direction made orthogonal to it (Gram-Schmidt per ring)
-            along = (by_ring * other).sum(1, keepdims=True) / ((other * other).sum(1, keepdims=True) + 1e-12)
+            other = directions(np.array([float(behind)]))
+            along = (by_ring * other).sum(1, keepdims=True) / (
+                (other * other).sum(1, keepdims=True) + 1e-12
+            )
             by_ring = by_ring - along * other
-        explained = explained_by_other + explained_along(by_ring)
-        return ((total - explained) * weight).sum(-1)
+            explained = explained_along(other)
+        explained = explained + explained_along(by_ring)
+        return np.asarray(((total - explained) * weight).sum(-1))
 
-    coarse = np.arange(0.0, 1.0 + COARSE_STEP / 2, COARSE_STEP)
-    nearest = np.abs(where[:, None] - coarse[None]).min(0)
-    coarse = coarse[(k * nearest <= MAX_BLUR_PX) & (coarse >= lowest)]
-    if not len(coarse):  # no candidate leaves any frame measurable: say so
+    best_fit: tuple[float, float, np.ndarray, np.ndarray] | None = None  # cost, scale, ...
+    all_candidates = np.arange(0.0, 1.0 + COARSE_STEP / 2, COARSE_STEP)
+    nearest = np.abs(where[:, None] - all_candidates[None]).min(0)
+    for scale in scales:
+        k = blur_px_per_range * scale * powers.scale
+        coarse = all_candidates[(k * nearest <= MAX_BLUR_PX) & (all_candidates >= lowest)]
+        if not len(coarse):
+            continue
+        cost = residual(coarse, k)
+        if best_fit is None or float(cost.min()) < best_fit[0]:
+            best_fit = (float(cost.min()), float(scale), coarse, cost)
+    if best_fit is None:  # no candidate leaves any frame measurable: say so
         return FocusEstimate(float(where[-1]), 0.0)
-    coarse_cost = residual(coarse)
+    _, scale, coarse, coarse_cost = best_fit
     centre = float(coarse[int(np.argmin(coarse_cost))])
     fine = np.clip(np.arange(centre - COARSE_STEP, centre + COARSE_STEP, FINE_STEP), lowest, 1.0)
-    fine_cost = residual(fine)
-    best = int(np.argmin(fine_cost))
+    # the fine pass also refines the scale between its neighbours on the grid
+    fine_scales = [scale]
+    if len(scales) > 1:
+        step = float(np.exp(np.mean(np.diff(np.log(sorted(scales))))))
+        fine_scales = [scale * step**f for f in (-0.5, -0.25, 0.0, 0.25, 0.5)]
+    best_cost, position = np.inf, centre
+    for one in fine_scales:
+        fine_cost = residual(fine, blur_px_per_range * one * powers.scale)
+        best = int(np.argmin(fine_cost))
+        if fine_cost[best] < best_cost:
+            best_cost, position, scale = float(fine_cost[best]), float(fine[best]), one
     median = float(np.median(coarse_cost))
-    confidence = 0.0 if median <= 0 else max(0.0, 1.0 - float(fine_cost[best]) / median)
-    return FocusEstimate(float(fine[best]), confidence)
+    confidence = 0.0 if median <= 0 else max(0.0, 1.0 - best_cost / median)
+    return FocusEstimate(position, confidence, scale)

@@ -37,8 +37,9 @@ import numpy as np
 from dasha.agents.policy import STEP_HEADS, missing_episode_needs
 from dasha.envs.actions import focus_fraction_to_action, normalised_point, range_fraction
 from dasha.envs.config import EpisodeConfig
+from dasha.envs.focus import blur_px_per_range
 from dasha.envs.stop import MEMORY_RULES
-from dasha.errors import ConfigError, require
+from dasha.errors import ConfigError, check_choice, require
 
 PRETRAIN_EPISODE = EpisodeConfig(
     conditions="full",
@@ -51,6 +52,9 @@ PRETRAIN_EPISODE = EpisodeConfig(
     focus_action="normalised",
     cache_size=0,  # continuous conditions: no frame repeats
 )
+
+
+EXPERTS = ("truth", "defocus")
 
 
 @dataclass(frozen=True)
@@ -72,12 +76,23 @@ class PretrainConfig:
     training conditions (``()``: no probes, the expert's first move is the bracket's)."""
     probe_conditions: int = 200
     """Training conditions the probe quantiles are taken over."""
+    expert: str = "truth"
+    """Where the expert puts focus (``EXPERTS``): ``"truth"``, the simulator's in-focus
+    position; ``"defocus"``, depth from defocus's estimate over the search's frames, what
+    A_L itself observes, so the network can follow the expert everywhere (with the truth
+    it cannot see, it hedges between guesses)."""
     focus_head: str = "jump-step-defocus"
     """A_L's action head (``agents.policy.STEP_HEADS``): ``jump-step-defocus`` adds a lens
     move around depth from defocus's estimate (it needs ``observe_defocus``)."""
 
     def __post_init__(self) -> None:
         episode = self.episode
+        check_choice("expert", self.expert, EXPERTS)
+        if self.expert == "defocus" and not episode.observe_defocus:
+            raise ConfigError(
+                "the defocus expert follows depth from defocus's estimate, which A_L must "
+                "observe: drop --no-observe-defocus or use --expert truth"
+            )
         if self.focus_head not in STEP_HEADS:
             raise ConfigError(
                 f"focus head {self.focus_head!r}: pre-training needs one of {', '.join(STEP_HEADS)}"
@@ -145,9 +160,11 @@ def collect(
     policy: Any = None,
     progress: bool = True,
     probes: tuple[float, ...] = (),
+    expert: str = "truth",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(observations, expert grid indices) from ``episodes`` A_L episodes of ``env``
-    (``dasha/Focus-v0``), following the expert with noise or, if given, ``policy``."""
+    (``dasha/Focus-v0``), following the expert with noise or, if given, ``policy``; the
+    expert puts focus at the truth or at depth from defocus's estimate (``PretrainConfig.expert``)."""
     from tqdm import tqdm
 
     search = env.search
@@ -161,7 +178,13 @@ def collect(
         focus = range_fraction(float(info["in_focus_v"]), lens.focus_range)
         done = False
         while not done:
-            target = expert_target(search.memory.positions, focus, bracket, probes, centre_first)
+            believed = focus
+            if expert == "defocus":
+                estimate = search.memory.focus_estimate(
+                    blur_px_per_range(env.config), env.config.fit_blur_scale
+                )
+                believed = focus if estimate is None else estimate.position
+            target = expert_target(search.memory.positions, believed, bracket, probes, centre_first)
             observations.append(obs)
             labels.append(normalised_point(target))
             if policy is not None:
@@ -286,7 +309,13 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> dict[str, Any]:
         head=config.focus_head,
         observe_lens=True,
         episode=config.episode,
-        extra={"pretrain": {"episodes": config.episodes, "rounds": config.rounds}},
+        extra={
+            "pretrain": {
+                "episodes": config.episodes,
+                "rounds": config.rounds,
+                "expert": config.expert,
+            }
+        },
     )
     probes = focus_probes(env, config)
     spec = replace(spec, extra={"pretrain": {**spec.extra["pretrain"], "probes": list(probes)}})
@@ -295,7 +324,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> dict[str, Any]:
     data_x, data_y, rounds = [], [], []
     policy = None
     for round_ in range(config.rounds):
-        x, y = collect(env, config.episodes, rng, policy, progress, probes)
+        x, y = collect(env, config.episodes, rng, policy, progress, probes, config.expert)
         data_x.append(x)
         data_y.append(y)
         labels = np.concatenate(data_y)

@@ -269,6 +269,12 @@ def pretrain_command(
             help="A_L's action head: jump-step (a jump on the lens grid or a step from the lens position) or jump-step-defocus (also a move around depth from defocus's estimate; needs --observe-defocus)."
         ),
     ] = "jump-step-defocus",
+    expert: Annotated[
+        str,
+        typer.Option(
+            help="Where the imitated expert puts focus: truth (the simulator's in-focus position) or defocus (depth from defocus's estimate over the search's frames, which A_L observes too)."
+        ),
+    ] = "truth",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Virtual pre-training of A_L: imitate, from images only, a search that knows where focus
@@ -297,6 +303,7 @@ def pretrain_command(
         exposure_conditions=exposure_conditions,
         seed=seed,
         focus_head=focus_head,
+        expert=expert,
         **_probe_quantiles(probe_quantile, no_probes),
     )
     summary = pretrain(config, progress=not json_out)

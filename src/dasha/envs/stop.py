@@ -61,6 +61,10 @@ RULED_OUT_RADIUS = 0.3 * PEAK_BRACKET
 # The next candidate lies at least this far nearer than a ruled-out plane: over a textured
 # background the plane's own residual valley is a few brackets wide, and would win again.
 NEARER_MARGIN = 2 * PEAK_BRACKET
+# The detector finds a target only a few pixels from focus (YOLOv3-tiny: up to about 8 px
+# on the simulator's scenes): a detected frame's focus lies within this many ranges of it
+# (three brackets, 12 px of blur on the default optics).
+DETECTED_REACH = 3 * PEAK_BRACKET
 # Depth from defocus fits the lens's blur scale along with focus: factors on the nominal
 # blur per range (``EpisodeConfig.blur_px_per_range``), an octave either way, 12 % apart
 # (the f-number alone moves it by 1/N: f/1.8..f/4 on a nominal f/2.5 is x0.63..x1.39).
@@ -214,9 +218,30 @@ class SearchMemory:
                 estimate = open_focus_estimate(powers, positions, blur_px_per_range)
             else:
                 scales = BLUR_SCALES if fit_blur_scale else (1.0,)
-                estimate = estimate_focus(powers, positions, blur_px_per_range, scales=scales)
+                estimate = self._box_estimate(powers, blur_px_per_range, scales)
             self._estimate = (key, estimate)
         return self._estimate[1]
+
+    def _box_estimate(
+        self, powers: RingPowers, blur_px_per_range: float, scales: tuple[float, ...]
+    ) -> FocusEstimate:
+        """Over the box: the target was detected, so its focus lies within
+        ``DETECTED_REACH`` of the sharpest detected frame. A fit outside that window is the
+        background the box also holds; then the target's plane is fitted inside the
+        window, together with that background plane."""
+        positions = self.positions
+        plain = estimate_focus(powers, positions, blur_px_per_range, scales=scales)
+        best = bracket_of(self).best
+        if best is None:
+            return plain
+        low, high = positions[best] - DETECTED_REACH, positions[best] + DETECTED_REACH
+        if low <= plain.position <= high:
+            return plain
+        k = blur_px_per_range * plain.scale
+        inside = estimate_focus(
+            powers, positions, k, lowest=low, highest=high, behind=plain.position
+        )
+        return inside._replace(scale=plain.scale)
 
     def relative_sharpness(self) -> list[float]:
         """log(sharpness / the sharpest so far): 0 at the best frame, scene-independent."""

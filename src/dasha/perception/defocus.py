@@ -198,11 +198,13 @@ def estimate_focus(
     lowest: float = 0.0,
     behind: float | None = None,
     scales: Sequence[float] = (1.0,),
+    highest: float = 1.0,
 ) -> FocusEstimate:
     """Where focus is, from spectra of the same region at two or more lens positions
     (fractions of the range); ``blur_px_per_range``: the blur diameter, in frame pixels, of
     a defocus as large as the lens's whole range; ``lowest``: no candidate below this
-    position is considered (the search has ruled those out, ``envs.stop``); ``behind``: the
+    position is considered (the search has ruled those out, ``envs.stop``), nor any above
+    ``highest``; ``behind``: the
     region also holds a plane in focus there (the background around an undetected target),
     fitted together with each candidate; ``scales``: factors on ``blur_px_per_range`` to
     fit along with focus (a lens whose f-number or calibration is not the nominal one),
@@ -254,7 +256,8 @@ def estimate_focus(
     nearest = np.abs(where[:, None] - all_candidates[None]).min(0)
     for scale in scales:
         k = blur_px_per_range * scale * powers.scale
-        coarse = all_candidates[(k * nearest <= MAX_BLUR_PX) & (all_candidates >= lowest)]
+        allowed = (all_candidates >= lowest) & (all_candidates <= highest)
+        coarse = all_candidates[(k * nearest <= MAX_BLUR_PX) & allowed]
         if not len(coarse):
             continue
         cost = residual(coarse, k)
@@ -264,7 +267,8 @@ def estimate_focus(
         return FocusEstimate(float(where[-1]), 0.0)
     _, scale, coarse, coarse_cost = best_fit
     centre = float(coarse[int(np.argmin(coarse_cost))])
-    fine = np.clip(np.arange(centre - COARSE_STEP, centre + COARSE_STEP, FINE_STEP), lowest, 1.0)
+    fine = np.arange(centre - COARSE_STEP, centre + COARSE_STEP, FINE_STEP)
+    fine = np.clip(fine, max(lowest, 0.0), min(highest, 1.0))
     # the fine pass also refines the scale between its neighbours on the grid
     fine_scales = [scale]
     if len(scales) > 1:

@@ -145,6 +145,19 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
             ["--out", "{tmp}/run", "--focus-head", "jump-step-defocus", "--no-observe-defocus"],
             "observe_defocus=True",
         ),
+        (["--out", "{tmp}/run", "--expert", "oracle"], "choose among truth, defocus"),
+        (
+            [
+                "--out",
+                "{tmp}/run",
+                "--expert",
+                "defocus",
+                "--focus-head",
+                "jump-step",
+                "--no-observe-defocus",
+            ],
+            "defocus expert follows",
+        ),
     ],
     "train-bench": [
         (["--backend", "bogus"], "choose among"),

@@ -235,16 +235,19 @@ def test_the_defocus_rule_refuses_a_brisque_gate():
         EpisodeConfig(stop_rule="defocus", defocus_stop=0.0)
 
 
-def _two_planes(position: float, target_focus: float, seed: int = 0) -> np.ndarray:
-    """A 200 px target square, in focus at ``target_focus``, in front of a background in
-    focus at ``FOCUS``, seen at lens ``position`` (400 px, sensor noise)."""
+def _two_planes(
+    position: float, target_focus: float, seed: int = 0, side_px: int = 200
+) -> np.ndarray:
+    """A target square (``side_px``), in focus at ``target_focus``, in front of a background
+    in focus at ``FOCUS``, seen at lens ``position`` (400 px, sensor noise)."""
 
     def blurred(texture: np.ndarray, focus: float) -> np.ndarray:
         kernel = disk_kernel(BLUR_PX_PER_RANGE * abs(position - focus))
         return cv2.filter2D(texture, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
 
     alpha = np.zeros((600, 600), np.float32)
-    alpha[200:400, 200:400] = 1.0
+    low, high = 300 - side_px // 2, 300 + side_px // 2
+    alpha[low:high, low:high] = 1.0
     kernel = disk_kernel(BLUR_PX_PER_RANGE * abs(position - target_focus))
     alpha = cv2.filter2D(alpha, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
     image = blurred(_texture(1), target_focus) * alpha + blurred(_texture(2), FOCUS) * (1 - alpha)
@@ -300,3 +303,25 @@ def test_a_lens_off_its_nominal_blur_scale_has_its_scale_fitted(truth):
     assert abs(fixed.position - FOCUS) > abs(fitted.position - FOCUS)
     with pytest.raises(ValueError, match="blur scales"):
         estimate_focus(spectra, positions, nominal, scales=())
+
+
+def test_over_a_box_the_estimate_stays_within_the_detectors_reach():
+    """The target is detected, so its focus is within ``DETECTED_REACH`` of the sharpest
+    detected frame; a fit over the box that lands on the background outside that window is
+    refitted inside it, together with the background plane."""
+    from dasha.envs.stop import DETECTED_REACH
+
+    target_focus = FOCUS + 8 * PEAK_BRACKET
+    side = 60  # 6 % of the 256 px region around the box: the background dominates
+    box = (200.0 - side / 2, 200.0 - side / 2, 200.0 + side / 2, 200.0 + side / 2)
+    memory = SearchMemory()
+    for i, position in enumerate((0.285, 0.3, target_focus + 0.4 * PEAK_BRACKET)):
+        detected = i == 2
+        seen = TargetSeen(True, 0.5, box, 20.0) if detected else TargetSeen(False, 0.0, None, None)
+        image = _two_planes(position, target_focus, i, side)
+        memory.add(position, Frame(image, 8, 1000.0, 0.0, 0.0, 0), seen)
+    plain = estimate_focus(memory.ring_powers(), memory.positions, BLUR_PX_PER_RANGE)
+    assert abs(plain.position - memory.positions[2]) > DETECTED_REACH  # the background won
+    estimate = memory.focus_estimate(BLUR_PX_PER_RANGE)
+    assert estimate is not None
+    assert estimate.position == pytest.approx(target_focus, abs=PEAK_BRACKET / 2)

@@ -130,3 +130,39 @@ def test_the_exposure_loss_rewards_mass_on_any_suitable_exposure():
     batch = torch.tensor([0])
     assert float(loss(on_one, batch)) < 0.01 and float(loss(on_set, batch)) < 0.02
     assert float(loss(off_set, batch)) > 2.0
+
+
+def test_the_defocus_expert_labels_where_the_estimate_is_not_the_truth(tmp_path: Path):
+    """With ``expert="defocus"`` every label after the probes is the move the expert makes
+    towards depth from defocus's estimate, which A_L observes; the truth expert's differ."""
+    import gymnasium as gym
+
+    import dasha.envs  # noqa: F401 - registers the envs
+    from dasha.agents.pretrain import collect
+    from dasha.envs.actions import normalised_point
+
+    env = gym.make("dasha/Focus-v0", config=PRETRAIN_EPISODE).unwrapped
+    probes = (0.2956, 0.3685)
+    labels = {}
+    for expert in ("truth", "defocus"):
+        _, labels[expert] = collect(
+            env, 2, np.random.default_rng(3), progress=False, probes=probes, expert=expert
+        )
+    assert not np.array_equal(labels["truth"], labels["defocus"])
+    first = collect(
+        env, 1, np.random.default_rng(3), progress=False, probes=probes, expert="defocus"
+    )
+    observations, indices = first
+    # the third state (after both probes) sees the estimate and is labelled with it
+    assert indices[2] == normalised_point(float(observations[2, -4]))
+    with pytest.raises(ConfigError, match="observe"):
+        from dataclasses import replace
+
+        PretrainConfig(
+            out=tmp_path,
+            expert="defocus",
+            focus_head="jump-step",
+            episode=replace(PRETRAIN_EPISODE, observe_defocus=False),
+        )
+    with pytest.raises(ConfigError, match="choose among truth, defocus"):
+        PretrainConfig(out=tmp_path, expert="oracle")

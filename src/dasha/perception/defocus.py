@@ -251,29 +251,35 @@ def estimate_focus(
         explained = explained + explained_along(by_ring)
         return np.asarray(((total - explained) * weight).sum(-1))
 
-    best_fit: tuple[float, float, np.ndarray, np.ndarray] | None = None  # cost, scale, ...
     all_candidates = np.arange(0.0, 1.0 + COARSE_STEP / 2, COARSE_STEP)
     nearest = np.abs(where[:, None] - all_candidates[None]).min(0)
-    for scale in scales:
+
+    def coarse_at(scale: float) -> np.ndarray:
         k = blur_px_per_range * scale * powers.scale
         allowed = (all_candidates >= lowest) & (all_candidates <= highest)
-        coarse = all_candidates[(k * nearest <= MAX_BLUR_PX) & allowed]
-        if not len(coarse):
-            continue
-        cost = residual(coarse, k)
-        if best_fit is None or float(cost.min()) < best_fit[0]:
-            best_fit = (float(cost.min()), float(scale), coarse, cost)
-    if best_fit is None:  # no candidate leaves any frame measurable: say so
+        return np.asarray(all_candidates[(k * nearest <= MAX_BLUR_PX) & allowed])
+
+    scale = float(scales[0])
+    if len(scales) > 1:  # the scale first, on every other coarse candidate (half the cost)
+        best_cost = np.inf
+        for one in scales:
+            candidates = coarse_at(one)[::2]
+            if len(candidates):
+                cost = float(residual(candidates, blur_px_per_range * one * powers.scale).min())
+                if cost < best_cost:
+                    best_cost, scale = cost, float(one)
+    coarse = coarse_at(scale)
+    if not len(coarse):  # no candidate leaves any frame measurable: say so
         return FocusEstimate(float(where[-1]), 0.0)
-    _, scale, coarse, coarse_cost = best_fit
+    coarse_cost = residual(coarse, blur_px_per_range * scale * powers.scale)
     centre = float(coarse[int(np.argmin(coarse_cost))])
     fine = np.arange(centre - COARSE_STEP, centre + COARSE_STEP, FINE_STEP)
     fine = np.clip(fine, max(lowest, 0.0), min(highest, 1.0))
-    # the fine pass also refines the scale between its neighbours on the grid
+    # the fine pass also refines the scale, as far as its neighbours on the grid
     fine_scales = [scale]
     if len(scales) > 1:
         step = float(np.exp(np.mean(np.diff(np.log(sorted(scales))))))
-        fine_scales = [scale * step**f for f in (-0.5, -0.25, 0.0, 0.25, 0.5)]
+        fine_scales = [scale * step**f for f in (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)]
     best_cost, position = np.inf, centre
     for one in fine_scales:
         fine_cost = residual(fine, blur_px_per_range * one * powers.scale)

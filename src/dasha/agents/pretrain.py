@@ -1,23 +1,27 @@
-"""Virtual pre-training of A_L: imitate, from images, a search that knows where focus is.
+"""Virtual pre-training of A_L: imitate, from images, a search for focus.
 
-On the simulator the in-focus lens position is known (ground truth, ``info["in_focus_v"]``).
-An *expert* that knows it first takes the same probe frames in every episode (lens
-positions at quantiles of where focus lies over the training conditions: from the 24 V
-frame nothing of the distance is observable, and depth from defocus finds focus from
-frames that straddle it, ``dasha dfd-bench``), then goes to focus, where the defocus stop
-rule (``envs.stop``, the default) can end the search at once; if the search goes on there
-(the target not detected, or the estimate elsewhere) it brackets focus as the peak rule
-needs: one frame less than a bracket below, one above, then focus again. With the peak rule
-it brackets first and takes focus last. The probes are what a network can imitate from
-images; the jump after them is where the observation must carry focus. A_L's network is
-trained, supervised, to give the expert's move the highest probability under its own
-action distribution (by default the jump-step-defocus head's, over the lens grid,
-``agents.policy.grid_logits``), from its own observations only: E(I) of the last two
-frames, their lens positions and sharpness ratio, and where depth from defocus puts focus
-from the search's frames (``perception.defocus``).
-Ground truth labels the training data; it never reaches the policy's input, so the
-trained A_L acts from images alone, on any scene (the supervised form of the issue's
-"virtual pre-training"; PPO on eq. 12 can fine-tune it from there).
+An *expert* first takes the same probe frames in every episode (lens positions at
+quantiles of where focus lies over the training conditions, simulator ground truth: from
+the 24 V frame nothing of the distance is observable, and depth from defocus finds focus
+from frames that straddle it, ``dasha dfd-bench``), then goes to where it puts focus,
+where the defocus stop rule (``envs.stop``, the default) can end the search at once; if
+the search goes on there (the target not detected, or the estimate elsewhere) it brackets
+that position as the peak rule needs: one frame less than a bracket below, one above,
+then the position again. With the peak rule it brackets first and takes the position last.
+
+Where the expert puts focus (``PretrainConfig.expert``): by default where depth from
+defocus puts it over the search's frames (``envs.stop.SearchMemory.focus_estimate``), which
+A_L observes too, so every move of the expert can be read from A_L's own observation; with
+``"truth"``, at the simulator's in-focus position (``info["in_focus_v"]``), which A_L
+cannot see: where the estimate is off, the network then hedges between guesses (measured
+on val: 57 % overall against 65 %). A_L's network is trained, supervised, to give the
+expert's move the highest probability under its own action distribution (by default the
+jump-step-defocus head's, over the lens grid, ``agents.policy.grid_logits``), from its own
+observations only: E(I) of the last two frames, their lens positions and sharpness ratio,
+and where depth from defocus puts focus from the search's frames (``perception.defocus``).
+Ground truth never reaches the policy's input, so the trained A_L acts from images alone,
+on any scene (the supervised form of the issue's "virtual pre-training"; PPO on eq. 12 can
+fine-tune it from there).
 
 Data are collected in rounds (DAgger, Ross et al. 2011): the first round follows the
 expert with noise, later rounds follow the network being trained, and every state is
@@ -76,23 +80,19 @@ class PretrainConfig:
     training conditions (``()``: no probes, the expert's first move is the bracket's)."""
     probe_conditions: int = 200
     """Training conditions the probe quantiles are taken over."""
-    expert: str = "truth"
-    """Where the expert puts focus (``EXPERTS``): ``"truth"``, the simulator's in-focus
-    position; ``"defocus"``, depth from defocus's estimate over the search's frames, what
-    A_L itself observes, so the network can follow the expert everywhere (with the truth
-    it cannot see, it hedges between guesses)."""
+    expert: str = "defocus"
+    """Where the expert puts focus (``EXPERTS``): ``"defocus"``, depth from defocus's
+    estimate over the search's frames, what A_L itself observes, so the network can follow
+    the expert everywhere; ``"truth"``, the simulator's in-focus position, which A_L cannot
+    see, so where the estimate is off the network hedges between guesses. Chosen on val
+    (60 episodes): 65 % overall, A_L 67 % in focus in 6.0 moves, against 57 %, 58 %, 7.1
+    with the truth."""
     focus_head: str = "jump-step-defocus"
     """A_L's action head (``agents.policy.STEP_HEADS``): ``jump-step-defocus`` adds a lens
     move around depth from defocus's estimate (it needs ``observe_defocus``)."""
 
     def __post_init__(self) -> None:
         episode = self.episode
-        check_choice("expert", self.expert, EXPERTS)
-        if self.expert == "defocus" and not episode.observe_defocus:
-            raise ConfigError(
-                "the defocus expert follows depth from defocus's estimate, which A_L must "
-                "observe: drop --no-observe-defocus or use --expert truth"
-            )
         if self.focus_head not in STEP_HEADS:
             raise ConfigError(
                 f"focus head {self.focus_head!r}: pre-training needs one of {', '.join(STEP_HEADS)}"
@@ -106,6 +106,12 @@ class PretrainConfig:
             raise ConfigError(
                 "pre-training imitates a search for the peak or defocus rule on a normalised "
                 f"lens grid with the {self.focus_head} head: it needs {', '.join(dict.fromkeys(needs))}"
+            )
+        check_choice("expert", self.expert, EXPERTS)
+        if self.expert == "defocus" and not episode.observe_defocus:
+            raise ConfigError(
+                "the defocus expert follows depth from defocus's estimate, which A_L must "
+                "observe: drop --no-observe-defocus or use --expert truth"
             )
         if episode.split == "test":
             raise ConfigError("pre-training on the test split is refused: use train")

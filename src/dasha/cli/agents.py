@@ -272,15 +272,16 @@ def pretrain_command(
     expert: Annotated[
         str,
         typer.Option(
-            help="Where the imitated expert puts focus: truth (the simulator's in-focus position) or defocus (depth from defocus's estimate over the search's frames, which A_L observes too)."
+            help="Where the imitated expert puts focus: defocus (depth from defocus's estimate over the search's frames, which A_L observes too) or truth (the simulator's in-focus position, which A_L cannot see)."
         ),
-    ] = "truth",
+    ] = "defocus",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Virtual pre-training of A_L: imitate, from images only, a search that knows where focus
-    is (simulator ground truth labels the data, never the policy's input); defocus stop rule,
-    two-frame observation with depth from defocus, lens-agnostic (normalised) actions. A_H learns, from its first
-    frame, which exposures give a suitable histogram."""
+    """Virtual pre-training of A_L: imitate, from images only, a search that goes where depth
+    from defocus puts focus (or, with --expert truth, where the simulator's ground truth
+    does; it labels the data, never the policy's input); defocus stop rule, two-frame
+    observation with depth from defocus, lens-agnostic (normalised) actions. A_H learns,
+    from its first frame, which exposures give a suitable histogram."""
     from dataclasses import replace
 
     from dasha.agents.pretrain import PRETRAIN_EPISODE, PretrainConfig, pretrain

@@ -10,7 +10,7 @@ that position as the peak rule needs: one frame less than a bracket below, one a
 then the position again. With the peak rule it brackets first and takes the position last.
 
 Where the expert puts focus (``PretrainConfig.expert``): by default where depth from
-defocus puts it over the search's frames (``envs.stop.SearchMemory.focus_estimate``), which
+defocus puts it over the search's frames (``envs.focus.FocusSearch.focus_estimate``), which
 A_L observes too, so every move of the expert can be read from A_L's own observation; with
 ``"truth"``, at the simulator's in-focus position (``info["in_focus_v"]``), which A_L
 cannot see: where the estimate is off, the network then hedges between guesses (measured
@@ -41,7 +41,6 @@ import numpy as np
 from dasha.agents.policy import STEP_HEADS, missing_episode_needs
 from dasha.envs.actions import focus_fraction_to_action, normalised_point, range_fraction
 from dasha.envs.config import EpisodeConfig
-from dasha.envs.focus import blur_px_per_range
 from dasha.envs.stop import MEMORY_RULES
 from dasha.errors import ConfigError, check_choice, require
 
@@ -186,9 +185,7 @@ def collect(
         while not done:
             believed = focus
             if expert == "defocus":
-                estimate = search.memory.focus_estimate(
-                    blur_px_per_range(env.config), env.config.fit_blur_scale
-                )
+                estimate = search.focus_estimate()
                 believed = focus if estimate is None else estimate.position
             target = expert_target(search.memory.positions, believed, bracket, probes, centre_first)
             observations.append(obs)

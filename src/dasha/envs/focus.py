@@ -22,6 +22,7 @@ from dasha.envs.metering import meter
 from dasha.envs.rewards import focus_reward, target_found
 from dasha.envs.stop import MEMORY_RULES, SearchMemory, bracket_of, defocus_here, peak_behind
 from dasha.hardware.base import Camera, Frame, Lens
+from dasha.perception.defocus import FocusEstimate
 from dasha.perception.senses import Senses, TargetSeen
 
 HORIZON = 10
@@ -149,13 +150,18 @@ class FocusSearch:
             observation = with_lens_position(observation, self.lens, self.config.focus_action)
         return observation
 
+    def focus_estimate(self) -> FocusEstimate | None:
+        """Depth from defocus over this search's frames, with this episode's optics and
+        options: what A_L observes (and the pre-training expert follows)."""
+        return self.memory.focus_estimate(self._blur_px_per_range, self.config.fit_blur_scale)
+
     def _defocus_extras(self) -> np.ndarray:
         """Depth from defocus over every frame of this search (``DEFOCUS_EXTRAS``; measured on
         the train split, fitting all frames at once converged more often than the last two
         or the two sharpest); until two lens positions differ, no estimate: here, offset 0,
         confidence 0."""
         here = self.memory.positions[-1]
-        estimate = self.memory.focus_estimate(self._blur_px_per_range, self.config.fit_blur_scale)
+        estimate = self.focus_estimate()
         if estimate is None:
             return np.array([here, 0.0, 0.0], dtype=np.float32)
         offset = (estimate.position - here) / self.config.peak_bracket

@@ -115,39 +115,24 @@ def _window() -> np.ndarray:
     return np.outer(np.hanning(WINDOW_PX), np.hanning(WINDOW_PX)).astype(np.float32)
 
 
-# The disk's OTF depends on diameter x frequency only: tabulated once (cycles per disk, in
-# steps far finer than its wiggles), it is looked up instead of evaluating J1 per candidate.
-_OTF_STEP = 0.005
-_OTF_MAX = 1000.0
-
-
-@functools.cache
-def _otf_table() -> np.ndarray:
-    from scipy.special import j1
-
-    x = np.pi * np.maximum(np.arange(0.0, _OTF_MAX + _OTF_STEP, _OTF_STEP), 1e-9)
-    return np.asarray(2.0 * j1(x) / x)
-
-
-def disk_otf(diameter_px: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """OTF of a disk PSF of each diameter (rows) at each frequency (columns),
-    ``2 J1(pi b rho) / (pi b rho)``."""
-    table = _otf_table()
-    cycles = np.asarray(diameter_px, dtype=np.float64)[..., None] * rho
-    return table[np.minimum(np.rint(cycles / _OTF_STEP).astype(np.intp), len(table) - 1)]
-
-
-# Every candidate needs the OTF at each frame's blur and every ring: tabulated once per blur
-# diameter (window pixels, 0.05 px apart: far finer than the 2 px of "in focus"), a
-# candidate's directions are rows looked up, not products of diameter and frequency.
+# Every candidate needs the disk's OTF, 2 J1(pi b rho) / (pi b rho), at each frame's blur
+# and every ring: tabulated once per blur diameter (window pixels, 0.05 px apart: far finer
+# than the 2 px of "in focus"), a candidate's directions are rows looked up, not J1
+# evaluated per candidate. Diameter x frequency is rounded to 0.005 cycles per disk (far
+# finer than J1's wiggles), as every figure of depth from defocus was measured with.
 _RING_OTF_STEP_PX = 0.05
 _RING_OTF_MAX_PX = 1024.0
+_OTF_CYCLES_STEP = 0.005
 
 
 @functools.cache
 def _ring_otf_table() -> np.ndarray:
+    from scipy.special import j1
+
     diameters = np.arange(0.0, _RING_OTF_MAX_PX + _RING_OTF_STEP_PX, _RING_OTF_STEP_PX)
-    return disk_otf(diameters, _RINGS.rho[1:]).astype(np.float32)  # [diameter, ring]
+    cycles = np.rint(diameters[:, None] * _RINGS.rho[None, 1:] / _OTF_CYCLES_STEP)
+    x = np.pi * np.maximum(cycles * _OTF_CYCLES_STEP, 1e-9)
+    return np.asarray(2.0 * j1(x) / x, dtype=np.float32)  # [diameter, ring]
 
 
 def ring_otf(diameter_px: np.ndarray) -> np.ndarray:

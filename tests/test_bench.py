@@ -237,6 +237,8 @@ def test_bench_runs_only_the_chosen_baselines(tmp_path) -> None:
             "1",
             "--baseline",
             "golden",
+            "--baseline",
+            "dfd",
             "--out",
             str(out),
             "--json",
@@ -244,7 +246,10 @@ def test_bench_runs_only_the_chosen_baselines(tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(summary["methods"]) == {"dasha", "golden"}
+    assert set(summary["methods"]) == {"dasha", "golden", "dfd"}
+    # the scripted search is judged like every method, and counts as classical (no learning)
+    assert summary["methods"]["dfd"]["episodes"] == 1
+    assert summary["targets"]["best_classical_baseline"] in {"golden", "dfd"}
     assert not (out / "rl_baselines").exists()  # no RL baseline was trained
     assert json.loads((out / "results.json").read_text())["solvable"]["solved_by_sweep"] is None
 

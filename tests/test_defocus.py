@@ -206,6 +206,20 @@ def test_the_defocus_rule_ends_on_the_frame_that_lands_in_focus():
     assert not defocus_here(_search([(FOCUS, True)], texture), BLUR_PX_PER_RANGE)
 
 
+def test_the_defocus_rule_needs_three_frames_within_reach_of_its_estimate():
+    """A factory frame far out of focus (0.0: 270 px of blur, beyond reach) and one detected
+    frame: the fit rests on that frame alone, so the search goes on; with one more frame
+    within reach the same landing ends it."""
+    texture = _texture()
+    factory = (0.0, False)
+    assert not defocus_here(_search([factory, (FOCUS, True)], texture), BLUR_PX_PER_RANGE)
+    assert not defocus_here(
+        _search([factory, (0.285, False), (FOCUS, True)], texture), BLUR_PX_PER_RANGE
+    )
+    supported = _search([factory, (0.27, False), (0.285, False), (FOCUS, True)], texture)
+    assert defocus_here(supported, BLUR_PX_PER_RANGE)
+
+
 def test_focus_env_defocus_rule_ends_at_once_where_focus_is(uncached_senses):
     """On the simulator: two frames beyond focus, then focus itself, where the search ends
     with no move back (the peak rule would need a frame on the other side first)."""

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dasha.agents.pretrain import PRETRAIN_EPISODE, PretrainConfig, expert_target, pretrain
+from dasha.agents.expert import expert_target
+from dasha.agents.pretrain import PRETRAIN_EPISODE, PretrainConfig, pretrain
 from dasha.agents.run import Policies
 from dasha.envs.stop import PEAK_BRACKET
 from dasha.errors import ConfigError

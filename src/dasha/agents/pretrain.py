@@ -1,13 +1,11 @@
 """Virtual pre-training of A_L: imitate, from images, a search for focus.
 
-An *expert* first takes the same probe frames in every episode (lens positions at
-quantiles of where focus lies over the training conditions, simulator ground truth: from
-the 24 V frame nothing of the distance is observable, and depth from defocus finds focus
-from frames that straddle it, ``dasha dfd-bench``), then goes to where it puts focus,
-where the defocus stop rule (``envs.stop``, the default) can end the search at once; if
-the search goes on there (the target not detected, or the estimate elsewhere) it brackets
-that position as the peak rule needs: one frame less than a bracket below, one above,
-then the position again. With the peak rule it brackets first and takes the position last.
+An *expert* (``agents.expert``) first takes the same probe frames in every episode (lens
+positions at quantiles of where focus lies over the training conditions, simulator ground
+truth: from the 24 V frame nothing of the distance is observable, and depth from defocus
+finds focus from frames that straddle it, ``dasha dfd-bench``), then goes to where it puts
+focus, where the defocus stop rule (``envs.stop``, the default) can end the search at once,
+and brackets that position if the search goes on there.
 
 Where the expert puts focus (``PretrainConfig.expert``): by default where depth from
 defocus puts it over the search's frames (``envs.focus.FocusSearch.focus_estimate``), which
@@ -38,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from dasha.agents.expert import expert_move
 from dasha.agents.policy import STEP_HEADS, missing_episode_needs
 from dasha.envs.actions import focus_fraction_to_action, normalised_point, range_fraction
 from dasha.envs.config import EpisodeConfig
@@ -125,39 +124,6 @@ class PretrainConfig:
             )
 
 
-def expert_target(
-    positions: list[float],
-    focus: float,
-    bracket: float,
-    probes: tuple[float, ...] = (),
-    centre_first: bool = False,
-) -> float:
-    """The expert's next lens position (fraction of the range) given where this search has
-    been and where focus is. Move ``i`` (the factory frame is ``positions[0]``) goes to
-    ``probes[i - 1]`` while there are probes left; then the centre is the frame nearest
-    focus within half a bracket (in focus), or focus itself while there is none.
-
-    For the peak rule the expert takes the missing sides of the bracket around the centre
-    first (0.9 bracket away, inside it after rounding), below then above, and the centre
-    last: the rule then ends the search on the in-focus frame with no move back to it (one
-    move fewer than centre first). For the defocus rule (``centre_first``) it goes to focus
-    first, where that rule can end the search at once, and brackets it only if the search
-    goes on there."""
-    if len(positions) <= len(probes):
-        return probes[len(positions) - 1]
-    near = [p for p in positions if abs(p - focus) <= 0.5 * bracket]
-    if centre_first and not near:
-        return focus
-    centre = min(near, key=lambda p: abs(p - focus)) if near else focus
-    below = any(centre - bracket <= p < centre for p in positions)
-    above = any(centre < p <= centre + bracket for p in positions)
-    if not below:
-        return max(centre - 0.9 * bracket, 0.0)
-    if not above:
-        return min(centre + 0.9 * bracket, 1.0)
-    return centre  # bracketed: the rule ends the search here
-
-
 def collect(
     env: Any,
     episodes: int,
@@ -175,7 +141,6 @@ def collect(
     search = env.search
     bracket = env.config.peak_bracket
     lens = env.lens
-    centre_first = env.config.stop_rule == "defocus"
     observations, labels = [], []
     for _ in tqdm(range(episodes), disable=not progress, desc="episodes"):
         obs, info = env.reset(seed=int(rng.integers(2**31)))
@@ -183,11 +148,9 @@ def collect(
         focus = range_fraction(float(info["in_focus_v"]), lens.focus_range)
         done = False
         while not done:
-            believed = focus
-            if expert == "defocus":
-                estimate = search.focus_estimate()
-                believed = focus if estimate is None else estimate.position
-            target = expert_target(search.memory.positions, believed, bracket, probes, centre_first)
+            # the defocus expert falls back on the truth only before an estimate exists
+            follow_truth = expert == "truth" or search.focus_estimate() is None
+            target = expert_move(search, probes, focus if follow_truth else None)
             observations.append(obs)
             labels.append(normalised_point(target))
             if policy is not None:

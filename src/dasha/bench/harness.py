@@ -8,6 +8,8 @@ the same sampler ``dasha evaluate`` and training use, with seeds training never 
 - ``dasha``: the hierarchical agents (A_H one exposure move, then A_L lens moves).
 - classical AF (``sweep``, ``hill-climb``, ``coarse-fine``, ``golden``): the one-shot
   auto-exposure first (as a camera would), then the AF search on the central window.
+- ``dfd``: the same auto-exposure, then depth from defocus with the detector's stop
+  (``baselines.dfd``), the scripted search A_L's pre-training imitates.
 - RL baselines (``phase-shift-rl``, ``tenengrad-rl``): the same auto-exposure, then the
   trained low-dimensional policy.
 
@@ -30,6 +32,7 @@ from dasha.errors import ConfigError
 from dasha.hardware.sim import sim_rig
 
 CLASSICAL_AF = ("sweep", "hill-climb", "coarse-fine", "golden")
+DFD_BASELINE = "dfd"
 RL_BASELINES = {"phase-shift-rl": "phase-shift", "tenengrad-rl": "tenengrad"}
 AE_METHODS_BENCHED = ("agc", "once", "bracket")
 

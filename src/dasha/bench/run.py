@@ -16,6 +16,7 @@ from dasha import plots as figures
 from dasha.bench.harness import (
     AE_METHODS_BENCHED,
     CLASSICAL_AF,
+    DFD_BASELINE,
     RL_BASELINES,
     Condition,
     MethodRunner,
@@ -121,6 +122,14 @@ def classical_runner(name: str, senses: Senses) -> MethodRunner:
     return baseline_runner(name, senses, lambda camera, lens: run_af(name, camera, lens).frame)
 
 
+def dfd_runner(senses: Senses) -> MethodRunner:
+    from dasha.baselines.dfd import dfd_search
+
+    return baseline_runner(
+        "dfd", senses, lambda camera, lens: dfd_search(camera, lens, senses).frame
+    )
+
+
 def rl_runner(
     name: str, model_path: Path, senses: Senses, trust_checkpoint: bool = False
 ) -> MethodRunner:
@@ -182,7 +191,7 @@ def _mean_hist(frames: Sequence[Any]) -> np.ndarray:
     return total
 
 
-BASELINES = (*CLASSICAL_AF, *RL_BASELINES)
+BASELINES = (*CLASSICAL_AF, DFD_BASELINE, *RL_BASELINES)
 
 
 def check_baselines(baselines: Sequence[str] | None) -> list[str]:
@@ -292,6 +301,8 @@ def run_bench(
     methods.update(
         {name: classical_runner(name, senses) for name in CLASSICAL_AF if name in chosen}
     )
+    if DFD_BASELINE in chosen:
+        methods[DFD_BASELINE] = dfd_runner(senses)
     methods.update(
         {name: rl_runner(name, path, senses, trust_checkpoint) for name, path in rl_models.items()}
     )

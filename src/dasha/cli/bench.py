@@ -53,7 +53,7 @@ def bench_command(
         list[str] | None,
         typer.Option(
             "--baseline",
-            help="A method to compare DASHA with, repeatable: sweep, hill-climb, coarse-fine, golden, phase-shift-rl, tenengrad-rl [default: all]. RL baselines train only when chosen.",
+            help="A method to compare DASHA with, repeatable: sweep, hill-climb, coarse-fine, golden, dfd (depth from defocus with the detector's stop, scripted), phase-shift-rl, tenengrad-rl [default: all]. RL baselines train only when chosen.",
             show_default=False,
         ),
     ] = None,

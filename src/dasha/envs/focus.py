@@ -106,11 +106,16 @@ class FocusSearch:
     def start(self, frame: Frame) -> np.ndarray:
         """The hand-over: the search begins at ``frame`` (the lens where it is); A_L's first
         observation."""
+        self.begin(frame)
+        return self.observe(frame)
+
+    def begin(self, frame: Frame) -> None:
+        """The search begins at ``frame``, with no observation made (a scripted search
+        reads the memory, not E(I))."""
         self.memory.clear()
         self._previous = self._current = None
         if self._remembers:
             self.memory.add(lens_fraction(self.lens), frame, self.senses.target(frame))
-        return self.observe(frame)
 
     def observe(self, frame: Frame) -> np.ndarray:
         features = self.senses.features(frame)

@@ -18,6 +18,7 @@ from dasha.agents.run import (
     run_episode,
     summarize,
 )
+from dasha.envs.config import EpisodeConfig
 from dasha.envs.hierarchical import HierarchicalEpisode
 from dasha.errors import ConfigError
 from dasha.perception.senses import Senses
@@ -263,6 +264,38 @@ def test_runner_reports_a_full_hierarchical_episode(senses):
     assert report.detected == (report.lens_moves < 10)
     stats = summarize([report])
     assert stats["exposure_suitable_rate"] == 1.0 and stats["lens_moves_mean"] == report.lens_moves
+
+
+class _Scripted:
+    """An A_H stand-in that plays the given table indices in turn."""
+
+    def __init__(self, actions: list[int]) -> None:
+        self.actions = list(actions)
+
+    def act(self, obs: np.ndarray) -> int:
+        assert obs.ndim == 1 and np.isfinite(obs).all()  # a fresh observation every move
+        return self.actions.pop(0)
+
+
+def test_a_h_moves_again_from_an_unsuitable_frame_when_the_episode_allows(senses):
+    episode = HierarchicalEpisode(senses=senses, scenes=["cameraman"], exposure_moves=3)
+    table = episode.table_us
+    focus = _policy("focus", 1280, (47, 100))
+    # always 1 s (saturated): three moves, then the episode ends unsuitable
+    report, _, last = run_episode(episode, Policies(_Scripted([len(table) - 1] * 3), focus), 3)
+    assert report.exposure_moves == 3 and not report.handed_over and report.lens_moves == 0
+    assert report.stop == "unsuitable exposure" and last.exposure_us == 1_000_000
+    # 1 s, then an exposure that suits the scene: handed over after the second move
+    lux = episode.camera.world.conditions.illuminance_lux  # the conditions of seed 3
+    good = int(np.argmin(np.abs(np.log(table / (4_000_000.0 / lux)))))
+    played = _Scripted([len(table) - 1, good])
+    report, _, _ = run_episode(episode, Policies(played, focus), seed=3)
+    assert report.exposure_moves == 2 and report.handed_over and not played.actions
+    stats = summarize([report])
+    assert stats["exposure_suitable_rate"] == 1.0 and stats["exposure_moves_mean"] == 2.0
+    assert stats["exposure_suitable_after_one_move_rate"] == 0.0  # the issue's A_H target
+    with pytest.raises(ConfigError, match="exposure_moves=0"):
+        EpisodeConfig(exposure_moves=0)
 
 
 def test_policies_must_match_the_rig(senses, tmp_path):

@@ -92,6 +92,8 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--episodes-out", "{tmp}/e.json"], ".jsonl"),
         (["--policy", "{file}"], "is not a directory"),
         (["--blur-px-per-range", "nan"], "finite"),
+        (["--exposure-moves", "0"], "exposure-moves"),
+        (["--exposure-moves", "11"], "exposure-moves"),
     ],
     "bench": [
         (["--out", "{tmp}/b", "--baseline", "autofocus"], "unknown baseline(s) autofocus"),
@@ -131,6 +133,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{tmp}/run", "--episodes", "0"], "at least 1"),
         (["--out", "{tmp}/run", "--rounds", "0"], "at least 1"),
         (["--out", "{tmp}/run", "--exposure-conditions", "0"], "at least 1"),
+        (["--out", "{tmp}/run", "--exposure-restarts", "-1"], "exposure-restarts"),
         (["--out", "{file}"], "is a file"),
         (["--out", "{tmp}/run", "--split", "test"], "test split is refused"),
         (["--out", "{tmp}/run", "--conditions", "paper", "--split", "train"], "split"),

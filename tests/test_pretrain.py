@@ -167,3 +167,28 @@ def test_the_defocus_expert_labels_where_the_estimate_is_not_the_truth(tmp_path:
         )
     with pytest.raises(ConfigError, match="choose among truth, defocus"):
         PretrainConfig(out=tmp_path, expert="oracle")
+
+
+def test_exposure_restarts_add_unsuitable_starting_frames_with_the_same_labels():
+    from dasha.agents.pretrain import collect_exposure
+    from dasha.envs.hierarchical import HierarchicalEpisode
+    from dasha.envs.rewards import is_suitable_peak
+
+    episode = HierarchicalEpisode(PRETRAIN_EPISODE)
+    x0, m0 = collect_exposure(episode, 2, np.random.default_rng(4), progress=False)
+    x2, m2 = collect_exposure(episode, 2, np.random.default_rng(4), progress=False, restarts=2)
+    assert len(x2) == 3 * len(x0) and len(x0) >= 1  # the factory frame and two restarts each
+    assert np.array_equal(x2[0], x0[0]) and np.array_equal(m2[0], m0[0])  # the same first draw
+    for i in range(len(x0)):
+        factory, *restarts = x2[3 * i : 3 * i + 3]
+        assert all(np.array_equal(m2[3 * i + k], m2[3 * i]) for k in range(3))  # one scene
+        # each restart is a frame at an exposure the labels call unsuitable: its histogram
+        # (the first ten values, counts per pixel) has a peak outside the suitable band
+        for view in restarts:
+            assert not np.array_equal(view, factory)
+            counts, edges = view[:10], view[10:21] * 255.0
+            assert not is_suitable_peak(
+                float(edges[np.argmax(counts)])
+            )  # P: the fullest bin's left edge
+    with pytest.raises(ConfigError, match="exposure-restarts"):
+        PretrainConfig(out=Path("unused"), exposure_restarts=-1)

@@ -70,6 +70,10 @@ class PretrainConfig:
     epochs: int = 40
     exposure_conditions: int = 600
     """Conditions A_H learns from (each tried at every exposure of the table)."""
+    exposure_restarts: int = 0
+    """Per condition, also this many frames at unsuitable exposures as A_H's starting
+    states (``collect_exposure``): A_H then learns to move again from where a failed
+    move left it (``EpisodeConfig.exposure_moves``)."""
     seed: int = 0
     hidden: tuple[int, ...] = (256, 256)
     lr: float = 1e-3
@@ -113,6 +117,10 @@ class PretrainConfig:
             )
         if episode.split == "test":
             raise ConfigError("pre-training on the test split is refused: use train")
+        if self.exposure_restarts < 0:
+            raise ConfigError(
+                f"--exposure-restarts must be 0 or more, got {self.exposure_restarts}"
+            )
         if min(self.episodes, self.rounds, self.epochs, self.exposure_conditions) < 1:
             raise ConfigError(
                 "--episodes, --rounds, --epochs and --exposure-conditions must be at least 1"
@@ -234,24 +242,43 @@ def suitable_set_loss(suitable: np.ndarray) -> Any:
 
 
 def collect_exposure(
-    episode: Any, conditions: int, rng: np.random.Generator, progress: bool = True
+    episode: Any,
+    conditions: int,
+    rng: np.random.Generator,
+    progress: bool = True,
+    restarts: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(A_H's first observations, which exposures of the table give a suitable histogram):
-    the simulator is tried at every exposure of the table from the factory state. Conditions
-    where no exposure is suitable are left out (no move of A_H can succeed there)."""
+    """(A_H's observations, which exposures of the table give a suitable histogram): the
+    simulator is tried at every exposure of the table from the factory state. Conditions
+    where no exposure is suitable are left out (no move of A_H can succeed there).
+
+    ``restarts``: per condition, also the observations of that many frames drawn among the
+    unsuitable exposures of the sweep, with the same labels (which exposures are suitable
+    depends on the scene, not on where A_H looks from): the states a second move of A_H
+    starts from (``EpisodeConfig.exposure_moves``)."""
     from tqdm import tqdm
 
-    from dasha.envs.exposure import suitable_exposures
+    from dasha.envs.exposure import exposure_sweep
     from dasha.envs.hierarchical import EXPOSURE
+    from dasha.envs.rewards import is_suitable_peak
 
     observations, masks = [], []
     table_us = episode.table_us
     for _ in tqdm(range(conditions), disable=not progress, desc="exposure conditions"):
         obs, _ = episode.reset(rng)
-        mask = np.fromiter(suitable_exposures(episode.camera, table_us), bool, len(table_us))
-        if mask.any():
-            observations.append(obs[EXPOSURE])
-            masks.append(mask)
+        sweep = list(exposure_sweep(episode.camera, table_us))
+        mask = np.array([is_suitable_peak(hist.peak) for _, hist in sweep], bool)
+        if not mask.any():
+            continue
+        unsuitable = np.flatnonzero(~mask)
+        starts = (
+            rng.choice(unsuitable, min(restarts, len(unsuitable)), replace=False)
+            if restarts
+            else []
+        )
+        views = [obs[EXPOSURE], *(episode.observe_exposure(*sweep[i]) for i in starts)]
+        observations += views
+        masks += [mask] * len(views)
     return np.asarray(observations, np.float32), np.asarray(masks, bool)
 
 
@@ -323,7 +350,9 @@ def pretrain_exposure(config: PretrainConfig, rng: np.random.Generator, progress
     from dasha.envs.hierarchical import EXPOSURE, HierarchicalEpisode
 
     episode = HierarchicalEpisode(config.episode)
-    x, suitable = collect_exposure(episode, config.exposure_conditions, rng, progress)
+    x, suitable = collect_exposure(
+        episode, config.exposure_conditions, rng, progress, config.exposure_restarts
+    )
     if not len(x):
         raise ConfigError("no condition had a suitable exposure to learn from")
     spec = PolicySpec(
@@ -336,5 +365,10 @@ def pretrain_exposure(config: PretrainConfig, rng: np.random.Generator, progress
     )
     net = build_net(spec)
     losses = fit(net, x, suitable_set_loss(suitable), config)
-    facts = {"conditions": config.exposure_conditions, "states": len(x), "loss": losses[-1]}
+    facts = {
+        "conditions": config.exposure_conditions,
+        "restarts": config.exposure_restarts,
+        "states": len(x),
+        "loss": losses[-1],
+    }
     return Policy(replace(spec, extra={"pretrain": facts}), net.state_dict())

@@ -238,6 +238,14 @@ def summarize(reports: list[EpisodeReport]) -> dict[str, Any]:
     return {
         "episodes": n,
         "exposure_suitable_rate": len(handed) / n if n else 0.0,
+        # the A_H target: suitable after one move (``EpisodeConfig.exposure_moves``
+        # may give A_H more)
+        "exposure_suitable_after_one_move_rate": (
+            sum(r.exposure_moves <= 1 for r in handed) / n if n else 0.0
+        ),
+        "exposure_moves_mean": float(np.mean([r.exposure_moves for r in reports]))
+        if reports
+        else 0.0,
         # where some exposure is suitable (simulator ground truth): A_H's ceiling
         "exposure_solvable_rate": len(solvable) / n if n else 0.0,
         "exposure_suitable_of_solvable": (

@@ -13,6 +13,7 @@ from dasha.cli.options import (
     BackendName,
     BlurPxPerRange,
     ConditionsName,
+    ExposureMoves,
     FitBlurScale,
     SceneNames,
     SplitName,
@@ -229,6 +230,13 @@ def pretrain_command(
         int,
         typer.Option(help="Conditions A_H learns from, each tried at every exposure of the table."),
     ] = 600,
+    exposure_restarts: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Per exposure condition, also this many frames at unsuitable exposures as A_H's starting states, so that A_H can move again from where a failed move left it (dasha evaluate --exposure-moves).",
+        ),
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the episodes and the network.")] = 0,
     observe_defocus: Annotated[
         bool,
@@ -302,6 +310,7 @@ def pretrain_command(
         rounds=rounds,
         epochs=epochs,
         exposure_conditions=exposure_conditions,
+        exposure_restarts=exposure_restarts,
         seed=seed,
         focus_head=focus_head,
         expert=expert,
@@ -404,6 +413,7 @@ def focus_command(
     seed: Annotated[int, typer.Option(help="Simulator noise seed.")] = 0,
     blur_px_per_range: BlurPxPerRange = None,
     fit_blur_scale: FitBlurScale = False,
+    exposure_moves: ExposureMoves = 1,
     save_frames: Annotated[
         Path | None,
         typer.Option("--save-frames", help="Write before.png and after.png into this directory."),
@@ -443,6 +453,7 @@ def focus_command(
             target=target or (None if camera == "sim" else "person"),
             blur_px_per_range=blur_px_per_range,
             fit_blur_scale=fit_blur_scale,
+            exposure_moves=exposure_moves,
             cache_size=0,  # one episode: nothing to reuse
             randomize=False,  # the user's conditions
         )
@@ -490,6 +501,7 @@ def evaluate_command(
     split: SplitName = None,
     blur_px_per_range: BlurPxPerRange = None,
     fit_blur_scale: FitBlurScale = False,
+    exposure_moves: ExposureMoves = 1,
     episodes_out: Annotated[
         Path | None,
         typer.Option(
@@ -522,6 +534,7 @@ def evaluate_command(
             cache_size=0,
             blur_px_per_range=blur_px_per_range,
             fit_blur_scale=fit_blur_scale,
+            exposure_moves=exposure_moves,
             **episode_conditions(conditions, split, "test", scenes),
         )
     )

@@ -109,6 +109,16 @@ def episode_conditions(
     }
 
 
+ExposureMoves = Annotated[
+    int,
+    typer.Option(
+        "--exposure-moves",
+        min=1,
+        max=10,
+        help="A_H's exposure moves before an unsuitable histogram ends the episode: 1 is the paper's; with more, A_H looks again from the frame its last move gave, like an auto-exposure loop (every move is counted).",
+    ),
+]
+
 FitBlurScale = Annotated[
     bool,
     typer.Option(

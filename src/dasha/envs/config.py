@@ -37,6 +37,7 @@ from dasha.perception.onnx_runtime import DEFAULT_BACKEND
 from dasha.perception.senses import Senses
 
 EXPOSURE_OBSERVATIONS = ("paper", "bracket")
+MAX_EXPOSURE_MOVES = 10  # as many as A_L's horizon: past that an exposure loop is hunting
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,10 @@ class EpisodeConfig:
     histogram; ``"bracket"``, the histogram and a virtual exposure bracket over the table
     (the peak a linear sensor's frame predicts at every exposure), without E(I), so that what
     the training scenes are cannot stand in for how bright they are."""
+    exposure_moves: int = 1
+    """A_H's moves before an unsuitable histogram ends the episode: the paper's one (eq. 11
+    ends it at once); with more, A_H looks again from the frame its last move gave, as an
+    auto-exposure loop does. Every move is counted."""
     focus_action: str = "volts"
     """A_L's action units (``envs.actions``): ``"volts"``, the paper's grid of the lens's
     volts; ``"normalised"``, a fixed grid over the lens's own range (any lens)."""
@@ -128,6 +133,11 @@ class EpisodeConfig:
         if self.blur_px_per_range is not None and not self.blur_px_per_range > 0:
             raise ConfigError(
                 f"blur_px_per_range={self.blur_px_per_range} must be a positive number of pixels"
+            )
+        if not 1 <= self.exposure_moves <= MAX_EXPOSURE_MOVES:
+            raise ConfigError(
+                f"exposure_moves={self.exposure_moves} must be a whole number from 1 to "
+                f"{MAX_EXPOSURE_MOVES} (A_H's moves before an unsuitable histogram ends the episode)"
             )
         if not 0.0 < self.defocus_stop < 1.0:
             raise ConfigError(

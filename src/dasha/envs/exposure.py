@@ -54,13 +54,19 @@ def exposure_observation(
     return np.concatenate([*hist_values, suitable, peaks / 255.0, margins]).astype(np.float32)
 
 
-def suitable_exposures(camera: Camera, table_us: np.ndarray) -> Iterator[bool]:
-    """Whether each exposure of ``table_us`` gives a suitable histogram, each tried in turn
-    on ``camera`` (ground truth on the simulator, where frames are free; stop early with
-    ``any``)."""
+def exposure_sweep(camera: Camera, table_us: np.ndarray) -> Iterator[tuple[Frame, Histogram]]:
+    """The frame and its histogram at each exposure of ``table_us``, each tried in turn on
+    ``camera`` (ground truth on the simulator, where frames are free)."""
     for exposure_us in table_us:
         camera.set_exposure_us(float(exposure_us))
-        yield is_suitable_peak(histogram(camera.grab().as_uint8()).peak)
+        frame = camera.grab()
+        yield frame, histogram(frame.as_uint8())
+
+
+def suitable_exposures(camera: Camera, table_us: np.ndarray) -> Iterator[bool]:
+    """Whether each exposure of ``table_us`` gives a suitable histogram (``exposure_sweep``;
+    stop early with ``any``)."""
+    return (is_suitable_peak(hist.peak) for _, hist in exposure_sweep(camera, table_us))
 
 
 def exposure_bracket_us(config: EpisodeConfig, table_us: np.ndarray) -> np.ndarray | None:

@@ -1,7 +1,9 @@
 """The hierarchical DASHA episode (paper III-C, Fig. 2) and its PettingZoo form.
 
     A_H ("exposure") acts once: sets the exposure, the camera grabs a frame.
-      peak P outside [50, 150]  -> A_H gets eq. 11's penalty, the episode ends;
+      peak P outside [50, 150]  -> A_H gets eq. 11's penalty, the episode ends (with
+                                   ``EpisodeConfig.exposure_moves`` > 1, A_H moves again
+                                   from the new frame until its moves are spent);
       P in [50, 150]            -> A_H gets +1 and hands over to A_L.
     A_L ("focus") moves the lens until the detector finds the target (eq. 12) or the
     horizon of 10 moves.
@@ -31,7 +33,7 @@ from dasha.envs.exposure import (
 from dasha.envs.focus import HORIZON, FocusSearch, focus_info, focus_observation_space
 from dasha.envs.rewards import is_suitable_peak
 from dasha.hardware.base import Frame
-from dasha.perception.histogram import histogram
+from dasha.perception.histogram import Histogram, histogram
 from dasha.perception.senses import Senses
 
 EXPOSURE, FOCUS = "exposure", "focus"
@@ -79,7 +81,7 @@ class HierarchicalEpisode:
         }
         self.search = FocusSearch(self.camera, self.lens, self.senses, self.config)
         self.active = EXPOSURE
-        self.lens_moves = 0
+        self.lens_moves = self.exposure_moves = 0
         self.first_frame: Frame | None = None
         self.last_frame: Frame | None = None
 
@@ -88,10 +90,14 @@ class HierarchicalEpisode:
     ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
         conditions = reset_rig(self.camera, self.lens, rng, self.sampler)
         frame = self.first_frame = self.last_frame = self.camera.grab()
-        self.active, self.lens_moves = EXPOSURE, 0
-        return {EXPOSURE: exposure_observation(self.senses, frame, bracket_us=self._bracket_us)}, {
+        self.active, self.lens_moves, self.exposure_moves = EXPOSURE, 0, 0
+        return {EXPOSURE: self.observe_exposure(frame)}, {
             EXPOSURE: {"conditions": conditions, **truth_info(frame)}
         }
+
+    def observe_exposure(self, frame: Frame, hist: Histogram | None = None) -> np.ndarray:
+        """A_H's observation of ``frame`` under this episode's options."""
+        return exposure_observation(self.senses, frame, hist, bracket_us=self._bracket_us)
 
     def resume(self, frame: Frame) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
         """Start from ``frame`` as the rig is now, with no factory reset and no new frame
@@ -99,14 +105,13 @@ class HierarchicalEpisode:
         its histogram is already suitable A_H has nothing to do (eq. 11's hand-over
         condition holds) and A_L acts first."""
         self.first_frame = self.last_frame = frame
-        self.lens_moves = 0
+        self.lens_moves = self.exposure_moves = 0
         info = truth_info(frame)
         if is_suitable_peak(histogram(frame.as_uint8()).peak):
             self.active = FOCUS
             return {FOCUS: self.search.start(frame)}, {FOCUS: info}
         self.active = EXPOSURE
-        obs = exposure_observation(self.senses, frame, bracket_us=self._bracket_us)
-        return {EXPOSURE: obs}, {EXPOSURE: info}
+        return {EXPOSURE: self.observe_exposure(frame)}, {EXPOSURE: info}
 
     def step(self, actions: dict[str, Any]) -> StepResult:
         if self.active not in actions:
@@ -123,7 +128,17 @@ class HierarchicalEpisode:
         frame, hist, reward, info = exposure_step(self.camera, self.senses, self.table_us, action)
         self.last_frame = frame
         peak = hist.peak
+        self.exposure_moves += 1
         info["handed_over"] = is_suitable_peak(peak)
+        if not is_suitable_peak(peak) and self.exposure_moves < self.config.exposure_moves:
+            # unsuitable, moves left: A_H looks again from the frame its move gave
+            return (
+                {EXPOSURE: self.observe_exposure(frame, hist)},
+                {EXPOSURE: reward},
+                {EXPOSURE: False, FOCUS: False},
+                {EXPOSURE: False, FOCUS: False},
+                {EXPOSURE: info},
+            )
         if not is_suitable_peak(peak):  # unsuitable histogram: the episode ends with A_H's penalty
             self.active = ""
             return (

@@ -271,8 +271,8 @@ def collect_exposure(
         if not mask.any():
             continue
         unsuitable = np.flatnonzero(~mask)
-        starts = (
-            rng.choice(unsuitable, min(restarts, len(unsuitable)), replace=False)
+        starts: list[int] = (
+            [int(i) for i in rng.choice(unsuitable, min(restarts, len(unsuitable)), replace=False)]
             if restarts
             else []
         )

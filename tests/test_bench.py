@@ -76,6 +76,7 @@ def test_bench_quick_run_writes_table_and_figures(tmp_path):
         "hill-climb",
         "coarse-fine",
         "golden",
+        "dfd",
         "phase-shift-rl",
         "tenengrad-rl",
     }

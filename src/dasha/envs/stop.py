@@ -40,7 +40,9 @@ from dasha.perception.defocus import (
     MAX_BLUR_PX,
     FocusEstimate,
     RingPowers,
+    clipped_pixels,
     estimate_focus,
+    highlight_mask,
     spectrum,
 )
 from dasha.perception.senses import TargetSeen
@@ -135,6 +137,10 @@ def _add_spectrum(kept: RingPowers, gray: np.ndarray, box: Box | None) -> None:
     kept.add(spectrum(gray, box))
 
 
+def _add_clipped(kept: list[np.ndarray], gray: np.ndarray, box: Box | None) -> None:
+    kept.append(clipped_pixels(gray, box))
+
+
 def open_focus_estimate(
     powers: RingPowers, positions: list[float], blur_px_per_range: float
 ) -> FocusEstimate:
@@ -183,6 +189,10 @@ class SearchMemory:
     _powers: _PerRegion[RingPowers] = field(
         default_factory=lambda: _PerRegion(RingPowers, _add_spectrum), repr=False
     )
+    _clipped: _PerRegion[list[np.ndarray]] = field(
+        default_factory=lambda: _PerRegion(list, _add_clipped), repr=False
+    )
+    _masked: tuple[Any, RingPowers] | None = field(default=None, repr=False)
     _estimate: tuple[Any, FocusEstimate] | None = field(default=None, repr=False)
 
     def clear(self) -> None:
@@ -191,6 +201,8 @@ class SearchMemory:
         self.seen.clear()
         self._scores.clear()
         self._powers.clear()
+        self._clipped.clear()
+        self._masked = None
         self._estimate = None
 
     def add(self, position: float, frame: Frame, seen: TargetSeen) -> None:
@@ -210,8 +222,23 @@ class SearchMemory:
 
     def ring_powers(self) -> RingPowers:
         """Every frame's spectrum around the same region and their cross powers
-        (``perception.defocus``)."""
-        return self._powers.of(self.grays, self.region)
+        (``perception.defocus``). Over a detected box where some frame has clipped pixels,
+        every spectrum is taken with the same mask over them (``highlight_mask``); measured
+        with the ``dfd`` search: on the paper set 100 % against 73 %, on val 65.8 % either
+        way (6.55 lens moves against 6.49), on val ``mismatch`` 42.5 % against 40.8 %.
+        Masking the open estimate's whole frame too cost 2 of 120 on val."""
+        box = self.region
+        if box is None:
+            return self._powers.of(self.grays, box)
+        clipped = np.logical_or.reduce(self._clipped.of(self.grays, box))
+        if not clipped.any():
+            return self._powers.of(self.grays, box)
+        key = (len(self.grays), box, int(clipped.sum()))
+        if self._masked is None or self._masked[0] != key:
+            keep = highlight_mask(clipped)
+            powers = RingPowers([spectrum(gray, box, keep) for gray in self.grays])
+            self._masked = (key, powers)
+        return self._masked[1]
 
     def focus_estimate(
         self, blur_px_per_range: float, fit_blur_scale: bool = False

@@ -126,7 +126,7 @@ def dfd_runner(senses: Senses) -> MethodRunner:
     from dasha.baselines.dfd import dfd_search
 
     return baseline_runner(
-        "dfd", senses, lambda camera, lens: dfd_search(camera, lens, senses).frame
+        DFD_BASELINE, senses, lambda camera, lens: dfd_search(camera, lens, senses).frame
     )
 
 

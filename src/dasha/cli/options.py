@@ -114,7 +114,7 @@ ExposureMoves = Annotated[
     typer.Option(
         "--exposure-moves",
         min=1,
-        max=10,
+        max=10,  # envs.config.MAX_EXPOSURE_MOVES (importing it here would slow every start-up)
         help="A_H's exposure moves before an unsuitable histogram ends the episode: 1 is the paper's; with more, A_H looks again from the frame its last move gave, like an auto-exposure loop (every move is counted).",
     ),
 ]

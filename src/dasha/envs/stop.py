@@ -192,7 +192,7 @@ class SearchMemory:
     _clipped: _PerRegion[list[np.ndarray]] = field(
         default_factory=lambda: _PerRegion(list, _add_clipped), repr=False
     )
-    _masked: tuple[Any, RingPowers] | None = field(default=None, repr=False)
+    _masked: tuple[Any, np.ndarray, RingPowers] | None = field(default=None, repr=False)
     _estimate: tuple[Any, FocusEstimate] | None = field(default=None, repr=False)
 
     def clear(self) -> None:
@@ -233,12 +233,15 @@ class SearchMemory:
         clipped = np.logical_or.reduce(self._clipped.of(self.grays, box))
         if not clipped.any():
             return self._powers.of(self.grays, box)
-        key = (len(self.grays), box, int(clipped.sum()))
+        # Within one box the union of clipped pixels only grows, so its size names the mask:
+        # while it stays, a new frame adds only its own spectrum under the same mask.
+        key = (box, int(clipped.sum()))
         if self._masked is None or self._masked[0] != key:
-            keep = highlight_mask(clipped)
-            powers = RingPowers([spectrum(gray, box, keep) for gray in self.grays])
-            self._masked = (key, powers)
-        return self._masked[1]
+            self._masked = (key, highlight_mask(clipped), RingPowers())
+        _, keep, powers = self._masked
+        for gray in self.grays[len(powers) :]:
+            powers.add(spectrum(gray, box, keep))
+        return powers
 
     def focus_estimate(
         self, blur_px_per_range: float, fit_blur_scale: bool = False

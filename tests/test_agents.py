@@ -298,6 +298,27 @@ def test_a_h_moves_again_from_an_unsuitable_frame_when_the_episode_allows(senses
         EpisodeConfig(exposure_moves=0)
 
 
+def test_a_l_focuses_from_an_unsuitable_frame_when_the_handover_is_always(senses):
+    table_len = len(HierarchicalEpisode(senses=senses, scenes=["cameraman"]).table_us)
+    saturated = [table_len - 1] * 2  # 1 s: every frame saturated
+    focus = _policy("focus", 1280, (47, 100))
+    for handover in ("suitable", "always"):
+        episode = HierarchicalEpisode(
+            senses=senses, scenes=["cameraman"], exposure_moves=2, handover=handover
+        )
+        report, _, last = run_episode(episode, Policies(_Scripted(list(saturated)), focus), 3)
+        # A_H spends both moves either way; only "always" lets A_L move the lens after them
+        assert report.exposure_moves == 2 and not report.exposure_suitable
+        assert report.handed_over == (report.lens_moves > 0) == (handover == "always")
+        assert last.exposure_us == 1_000_000
+        stats = summarize([report])
+        assert stats["exposure_suitable_rate"] == 0.0
+        assert stats["handed_over_rate"] == float(handover == "always")
+        assert (report.stop == "unsuitable exposure") == (handover == "suitable")
+    with pytest.raises(ConfigError, match="handover"):
+        EpisodeConfig(handover="never")
+
+
 def test_policies_must_match_the_rig(senses, tmp_path):
     episode = HierarchicalEpisode(senses=senses, scenes=["cameraman"])
     policies = Policies(_policy("exposure", 1301, (10,)), _policy("focus", 1280, (47, 100)))

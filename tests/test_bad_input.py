@@ -86,6 +86,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--set", "lens.timeout_s=1"], "has no option 'timeout_s'"),
         (["--camera", "replay"], "the replay camera needs --recording"),
         (["--blur-px-per-range", "-3"], "must be greater than 0"),
+        (["--handover", "never"], "choose among suitable, always"),
     ],
     "evaluate": [
         (["--episodes", "0"], "at least 1"),
@@ -94,6 +95,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--blur-px-per-range", "nan"], "finite"),
         (["--exposure-moves", "0"], "exposure-moves"),
         (["--exposure-moves", "11"], "exposure-moves"),
+        (["--handover", "sometimes"], "choose among suitable, always"),
     ],
     "bench": [
         (["--out", "{tmp}/b", "--baseline", "autofocus"], "unknown baseline(s) autofocus"),
@@ -101,6 +103,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{tmp}/b", "--rl-steps", "0"], "at least 1"),
         (["--out", "{file}"], "is a file"),
         (["--out", "{tmp}/b", "--scene", "nope"], "unknown scene 'nope'"),
+        (["--out", "{tmp}/b", "--handover", "later"], "choose among suitable, always"),
     ],
     "gate-bench": [
         (["--conditions", "0"], "at least 1"),

@@ -118,6 +118,9 @@ class EpisodeReport:
     exposure_moves: int = 0
     lens_moves: int = 0
     handed_over: bool = False
+    exposure_suitable: bool = False
+    """A_H's last frame had a suitable histogram (with ``EpisodeConfig.handover="always"``
+    A_L may have taken over without one)."""
     detected: bool = False
     in_focus: bool | None = None
     blur_px: float | None = None
@@ -168,6 +171,7 @@ def run_episode(
         conditions=dict(first_info.get("conditions", {})), focus_unit=episode.lens.unit
     )
     report.handed_over = episode.active == FOCUS  # resumed with a suitable histogram
+    report.exposure_suitable = report.handed_over
     info: dict[str, Any] = {}
     ended = False
     while episode.active:
@@ -182,6 +186,7 @@ def run_episode(
         if agent == EXPOSURE:
             report.exposure_moves += 1
             report.handed_over = bool(info.get("handed_over"))
+            report.exposure_suitable = bool(info.get("suitable"))
             report.peak = info.get("peak")
         else:
             report.lens_moves += int(info.get("moves_made", 1))  # 2: the peak rule went back
@@ -216,7 +221,7 @@ def exposure_solvable(episode: HierarchicalEpisode, report: EpisodeReport) -> bo
     exposure is put back."""
     from dasha.envs.exposure import suitable_exposures
 
-    if report.handed_over:
+    if report.exposure_suitable:
         return True
     camera = episode.camera
     before = camera.exposure_us
@@ -231,17 +236,20 @@ def summarize(reports: list[EpisodeReport]) -> dict[str, Any]:
     the agents succeed: ``per_scene`` and ``per_distance_band`` (``dasha.breakdown``)."""
     n = len(reports)
     handed = [r for r in reports if r.handed_over]
+    suitable = [r for r in reports if r.exposure_suitable]
     lens_moves = np.array([r.lens_moves for r in handed]) if handed else np.zeros(1)
     decisions = np.concatenate([r.decision_ms for r in reports]) if reports else np.zeros(1)
     success = [r.success for r in handed]
     solvable = [r for r in reports if r.exposure_solvable]
     return {
         "episodes": n,
-        "exposure_suitable_rate": len(handed) / n if n else 0.0,
+        "exposure_suitable_rate": len(suitable) / n if n else 0.0,
+        # with EpisodeConfig.handover="always" A_L also focuses from unsuitable frames
+        "handed_over_rate": len(handed) / n if n else 0.0,
         # the issue's A_H target: suitable after one move (``EpisodeConfig.exposure_moves``
         # may give A_H more)
         "exposure_suitable_after_one_move_rate": (
-            sum(r.exposure_moves <= 1 for r in handed) / n if n else 0.0
+            sum(r.exposure_moves <= 1 for r in suitable) / n if n else 0.0
         ),
         "exposure_moves_mean": float(np.mean([r.exposure_moves for r in reports]))
         if reports
@@ -249,7 +257,7 @@ def summarize(reports: list[EpisodeReport]) -> dict[str, Any]:
         # where some exposure is suitable (simulator ground truth): A_H's ceiling
         "exposure_solvable_rate": len(solvable) / n if n else 0.0,
         "exposure_suitable_of_solvable": (
-            sum(r.handed_over for r in solvable) / len(solvable) if solvable else 0.0
+            sum(r.exposure_suitable for r in solvable) / len(solvable) if solvable else 0.0
         ),
         "focus_detected_rate": float(np.mean([r.detected for r in handed])) if handed else 0.0,
         "focus_detected_in_focus_rate": float(np.mean(success)) if handed else 0.0,

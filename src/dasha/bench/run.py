@@ -72,12 +72,14 @@ def _outcome(
     )
 
 
-def dasha_runner(senses: Senses, policies: Any, keep: dict[str, Any]) -> MethodRunner:
+def dasha_runner(
+    senses: Senses, policies: Any, keep: dict[str, Any], handover: str = "always"
+) -> MethodRunner:
     from dasha.agents.run import run_episode
     from dasha.envs.hierarchical import HierarchicalEpisode
 
     # The bench sets each condition on the rig itself (the same for every method).
-    config = policies.episode(EpisodeConfig(randomize=False))
+    config = policies.episode(EpisodeConfig(randomize=False, handover=handover))
 
     def run(c: Condition) -> Outcome:
         camera, lens = open_condition_rig(c)
@@ -86,7 +88,7 @@ def dasha_runner(senses: Senses, policies: Any, keep: dict[str, Any]) -> MethodR
         keep.setdefault("dasha_frames", []).append((c, first, last))
         # A_H's own result: the frame after its one move (the outcome judges the last frame,
         # after A_L has moved the lens, which changes the histogram too)
-        keep.setdefault("dasha_exposure", []).append((report.handed_over, report.peak))
+        keep.setdefault("dasha_exposure", []).append((report.exposure_suitable, report.peak))
         decisions = report.exposure_moves + report.lens_moves
         return _outcome(
             "dasha", c, camera, lens, last, report.detected, report.wall_time_s, decisions
@@ -269,10 +271,12 @@ def run_bench(
     split: str | None = None,
     trust_checkpoint: bool = False,
     baselines: Sequence[str] | None = None,
+    handover: str = "always",
 ) -> dict[str, Any]:
     """Every method on ``episodes`` conditions of one condition set and split (``scenes``
     restricts it); the RL baselines train on the set's train split. ``baselines``: the
-    methods to compare DASHA with (default all of ``BASELINES``)."""
+    methods to compare DASHA with (default all of ``BASELINES``); ``handover``: DASHA's
+    ``EpisodeConfig.handover`` (the baselines focus whatever their auto-exposure gave)."""
     from dasha.agents.run import Policies, shipped_policy_dir
     from dasha.baselines.rl import load_curve
 
@@ -280,8 +284,13 @@ def run_bench(
     chosen = check_baselines(baselines)
     sizes = QUICK if quick else FULL
     n = episodes or sizes["episodes"]
+    episode = EpisodeConfig(
+        conditions=conditions,
+        split=split,
+        scenes=tuple(scenes or ()) or None,
+        handover=handover,  # refused here, before anything is written or trained
+    )
     out.mkdir(parents=True, exist_ok=True)
-    episode = EpisodeConfig(conditions=conditions, split=split, scenes=tuple(scenes or ()) or None)
     drawn = draw_conditions(n, seed, episode)
     senses = Senses()
     policies = Policies.load(policy)
@@ -297,7 +306,7 @@ def run_bench(
         [b for b in chosen if b in RL_BASELINES],
     )
     keep: dict[str, Any] = {}
-    methods: dict[str, MethodRunner] = {"dasha": dasha_runner(senses, policies, keep)}
+    methods: dict[str, MethodRunner] = {"dasha": dasha_runner(senses, policies, keep, handover)}
     methods.update(
         {name: classical_runner(name, senses) for name in CLASSICAL_AF if name in chosen}
     )

@@ -276,7 +276,14 @@ class Camera:
 
             policies = Policies.load()
             config = policies.episode(
-                EpisodeConfig(randomize=False, target=self.controls["AfTarget"], cache_size=0)
+                # handover="always": like the classical path, A_L focuses from whatever
+                # exposure A_H gave; the record keeps whether its histogram was suitable
+                EpisodeConfig(
+                    randomize=False,
+                    target=self.controls["AfTarget"],
+                    cache_size=0,
+                    handover="always",
+                )
             )
             senses = Senses(config.encoder, config.detector, config.target)
             limits, self.lens.limits = self.lens.limits, self.lens.full_range

@@ -131,6 +131,7 @@ def _dasha(cam: Camera, record: dict[str, Any]) -> str | None:
     )
     record["episode_start"] = "resumed" if resume is not None else "factory reset"
     record["episode"] = {"stop": report.stop, "moves": report.moves}
+    record["exposure_suitable"] = report.exposure_suitable
     if report.stop == STOP_UNSUITABLE:
         return "no suitable exposure"
     if report.stop != STOP_FOUND:

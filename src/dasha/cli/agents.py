@@ -15,6 +15,7 @@ from dasha.cli.options import (
     ConditionsName,
     ExposureMoves,
     FitBlurScale,
+    Handover,
     SceneNames,
     SplitName,
     TrustCheckpoint,
@@ -414,6 +415,7 @@ def focus_command(
     blur_px_per_range: BlurPxPerRange = None,
     fit_blur_scale: FitBlurScale = False,
     exposure_moves: ExposureMoves = 1,
+    handover: Handover = "always",
     save_frames: Annotated[
         Path | None,
         typer.Option("--save-frames", help="Write before.png and after.png into this directory."),
@@ -454,6 +456,7 @@ def focus_command(
             blur_px_per_range=blur_px_per_range,
             fit_blur_scale=fit_blur_scale,
             exposure_moves=exposure_moves,
+            handover=handover,
             cache_size=0,  # one episode: nothing to reuse
             randomize=False,  # the user's conditions
         )
@@ -473,8 +476,10 @@ def focus_command(
     status = (
         "focused"
         if report.detected
-        else ("no suitable exposure" if not report.handed_over else "target not found")
+        else "Failed: " + ("no suitable exposure" if not report.handed_over else "target not found")
     )
+    if report.handed_over and not report.exposure_suitable:
+        status += " (from an unsuitable exposure)"
     truth = (
         ""
         if report.in_focus is None
@@ -502,6 +507,7 @@ def evaluate_command(
     blur_px_per_range: BlurPxPerRange = None,
     fit_blur_scale: FitBlurScale = False,
     exposure_moves: ExposureMoves = 1,
+    handover: Handover = "always",
     episodes_out: Annotated[
         Path | None,
         typer.Option(
@@ -535,6 +541,7 @@ def evaluate_command(
             blur_px_per_range=blur_px_per_range,
             fit_blur_scale=fit_blur_scale,
             exposure_moves=exposure_moves,
+            handover=handover,
             **episode_conditions(conditions, split, "test", scenes),
         )
     )

@@ -11,6 +11,7 @@ from dasha.cli.app import app, handle_errors, print_json
 from dasha.cli.options import (
     ConditionSetName,
     ConditionsName,
+    Handover,
     SceneNames,
     SplitName,
     TrustCheckpoint,
@@ -57,6 +58,7 @@ def bench_command(
             show_default=False,
         ),
     ] = None,
+    handover: Handover = "always",
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the per-method summary as JSON.")
     ] = False,
@@ -79,6 +81,7 @@ def bench_command(
         split=chosen["split"],
         trust_checkpoint=trust_checkpoint,
         baselines=baseline,
+        handover=handover,
     )
     if json_out:
         print_json(

@@ -119,6 +119,14 @@ ExposureMoves = Annotated[
     ),
 ]
 
+Handover = Annotated[
+    str,
+    typer.Option(
+        "--handover",
+        help="When A_L takes over from A_H: always (A_L focuses from A_H's last frame whatever its histogram, as a camera's autofocus does; the detector may find the target all the same) or suitable (the paper's Fig. 2: an unsuitable histogram ends the episode, as in training).",
+    ),
+]
+
 FitBlurScale = Annotated[
     bool,
     typer.Option(

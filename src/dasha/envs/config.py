@@ -37,6 +37,9 @@ from dasha.perception.onnx_runtime import DEFAULT_BACKEND
 from dasha.perception.senses import Senses
 
 EXPOSURE_OBSERVATIONS = ("paper", "bracket")
+# When A_H hands over to A_L: only from a suitable histogram (Fig. 2), or always, once its
+# moves are spent (an autofocus focuses whatever its exposure gave it).
+HANDOVERS = ("suitable", "always")
 MAX_EXPOSURE_MOVES = 10  # as many as A_L's horizon: past that an exposure loop is hunting
 
 
@@ -100,6 +103,11 @@ class EpisodeConfig:
     """A_H's moves before an unsuitable histogram ends the episode: the paper's one (eq. 11
     ends it at once); with more, A_H looks again from the frame its last move gave, as an
     auto-exposure loop does. Every move is counted."""
+    handover: str = "suitable"
+    """When A_L takes over: ``"suitable"``, only from a suitable histogram (Fig. 2; otherwise
+    the episode ends once A_H's moves are spent); ``"always"``, also from an unsuitable one,
+    once A_H's moves are spent (A_H still takes eq. 11's penalty): what a camera's autofocus
+    does, since the detector may find the target on such a frame all the same."""
     focus_action: str = "volts"
     """A_L's action units (``envs.actions``): ``"volts"``, the paper's grid of the lens's
     volts; ``"normalised"``, a fixed grid over the lens's own range (any lens)."""
@@ -125,6 +133,7 @@ class EpisodeConfig:
         check_focus_action(self.focus_action)
         check_stop_rule(self.stop_rule)
         check_choice("exposure_observation", self.exposure_observation, EXPOSURE_OBSERVATIONS)
+        check_choice("handover", self.handover, HANDOVERS)
         if self.stop_rule != "detection" and self.sharp_brisque_max is not None:
             raise ConfigError(
                 f"the {self.stop_rule} stop rule needs no BRISQUE gate: drop sharp_brisque_max "

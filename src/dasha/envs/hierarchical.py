@@ -3,7 +3,9 @@
     A_H ("exposure") acts once: sets the exposure, the camera grabs a frame.
       peak P outside [50, 150]  -> A_H gets eq. 11's penalty, the episode ends (with
                                    ``EpisodeConfig.exposure_moves`` > 1, A_H moves again
-                                   from the new frame until its moves are spent);
+                                   from the new frame until its moves are spent; with
+                                   ``EpisodeConfig.handover="always"`` A_L then takes
+                                   over all the same);
       P in [50, 150]            -> A_H gets +1 and hands over to A_L.
     A_L ("focus") moves the lens until the detector finds the target (eq. 12) or the
     horizon of 10 moves.
@@ -129,8 +131,10 @@ class HierarchicalEpisode:
         self.last_frame = frame
         peak = hist.peak
         self.exposure_moves += 1
-        info["handed_over"] = is_suitable_peak(peak)
-        if not is_suitable_peak(peak) and self.exposure_moves < self.config.exposure_moves:
+        suitable = is_suitable_peak(peak)
+        spent = self.exposure_moves >= self.config.exposure_moves
+        info["handed_over"] = suitable or (spent and self.config.handover == "always")
+        if not suitable and not spent:
             # unsuitable, moves left: A_H looks again from the frame its move gave
             return (
                 {EXPOSURE: self.observe_exposure(frame, hist)},
@@ -139,7 +143,7 @@ class HierarchicalEpisode:
                 {EXPOSURE: False, FOCUS: False},
                 {EXPOSURE: info},
             )
-        if not is_suitable_peak(peak):  # unsuitable histogram: the episode ends with A_H's penalty
+        if not info["handed_over"]:  # unsuitable histogram: the episode ends with A_H's penalty
             self.active = ""
             return (
                 {},

@@ -83,6 +83,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--lux", "inf"], "finite"),
         (["--save-frames", "{file}"], "is a file"),
         (["--policy", "{tmp}/no-policies"], "does not exist"),
+        (["--policy", "pretraned"], "or a shipped pair: pretrained, ppo"),
         (["--set", "lens.timeout_s=1"], "has no option 'timeout_s'"),
         (["--camera", "replay"], "the replay camera needs --recording"),
         (["--blur-px-per-range", "-3"], "must be greater than 0"),
@@ -185,6 +186,8 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--seed", "-1"], "seed"),
         (["--timeline", "{tmp}/t.txt"], ".json"),
         (["--timeline", "{file}/t.json"], "is a file, not a directory"),
+        (["--policy", "ppo"], "--policy is for --algorithm dasha"),
+        (["--algorithm", "dasha", "--policy", "{tmp}/none"], "does not exist"),
     ],
     "scenes build": [
         (["--out", "{tmp}/c.txt"], ".json"),

@@ -21,9 +21,21 @@ def test_shipped_policies_load_and_match_the_default_encoder():
     assert policies.exposure.spec.obs_dim == 21 + 2 * 141 + 2
     assert policies.exposure.spec.action_sizes == (141,)
     assert policies.focus.spec.action_sizes == (47, 100)
-    assert (
-        shipped_policy_dir() / "curve.json"
-    ).is_file()  # the learning curve of their training run
+    # the default pair is the pre-trained one: the scene library, lens-agnostic actions
+    trained = policies.focus.spec.episode
+    assert (trained.conditions, trained.split) == ("full", "train")
+    assert (trained.focus_action, trained.stop_rule) == ("normalised", "defocus")
+    assert (shipped_policy_dir() / "pretrain.json").is_file()  # its run's facts
+
+
+def test_the_paper_ppo_pair_ships_under_its_name():
+    ppo = Policies.load("ppo")
+    assert ppo.focus.spec.episode.conditions == "paper"  # the four photographs
+    assert ppo.focus.spec.head == "jump-step" and ppo.focus.spec.action_sizes == (47, 100)
+    assert (shipped_policy_dir(name="ppo") / "curve.json").is_file()  # its PPO learning curve
+    result = runner.invoke(app, ["focus", "--policy", "ppo", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["in_focus"]
 
 
 def test_focus_runs_one_hierarchical_episode(tmp_path):

@@ -97,7 +97,7 @@ def test_policy_file_round_trips_the_episode(tmp_path):
     assert loaded.spec == spec and loaded.spec.episode == episode
 
 
-# What the shipped (format 1) policy files held before EpisodeConfig, read with the old
+# What the shipped PPO pair's (format 1) focus file held before EpisodeConfig, read with the old
 # code: the focus spec had observe_lens True and extra["sharp_brisque_max"] 18.0.
 SHIPPED_EPISODE_OPTIONS = {"sharp_brisque_max": 18.0, "observe_lens": True}
 SHIPPED_EXTRA = {"steps": 28160, "seed": 0, "mode": "hierarchical", "lr": 0.0003}
@@ -106,14 +106,14 @@ SHIPPED_EXTRA = {"steps": 28160, "seed": 0, "mode": "hierarchical", "lr": 0.0003
 def test_shipped_format_1_policies_load_with_their_episode_options():
     import torch
 
-    payload = torch.load(shipped_policy_dir() / "focus.pt", weights_only=True)
+    payload = torch.load(shipped_policy_dir(name="ppo") / "focus.pt", weights_only=True)
     assert payload["format"] == 1 and "episode" not in payload["spec"]  # still the old file
     # A_H's file is the pre-trained one (format 2): it records the bracket it observes
-    exposure = torch.load(shipped_policy_dir() / "exposure.pt", weights_only=True)
+    exposure = torch.load(shipped_policy_dir(name="ppo") / "exposure.pt", weights_only=True)
     assert (
         exposure["format"] == 2 and exposure["spec"]["episode"]["exposure_observation"] == "bracket"
     )
-    policies = Policies.load()
+    policies = Policies.load("ppo")
     # the old file predates the other trained options: they read as EpisodeConfig's defaults
     shipped = {**SHIPPED_EPISODE_OPTIONS, "exposure_observation": "bracket"}
     defaults = {k: v for k, v in policies.episode_options.items() if k not in shipped}
@@ -134,7 +134,7 @@ def test_shipped_policies_resaved_as_format_2_read_back_the_same(tmp_path):
     import torch
 
     for name in ("exposure", "focus"):
-        old = Policy.load(shipped_policy_dir() / f"{name}.pt")
+        old = Policy.load(shipped_policy_dir(name="ppo") / f"{name}.pt")
         old.save(tmp_path / f"{name}.pt")
         assert torch.load(tmp_path / f"{name}.pt", weights_only=True)["format"] == 2
         new = Policy.load(tmp_path / f"{name}.pt")
@@ -143,23 +143,33 @@ def test_shipped_policies_resaved_as_format_2_read_back_the_same(tmp_path):
         assert np.array_equal(np.asarray(new.act(obs)), np.asarray(old.act(obs)))
 
 
-# The first evaluation episodes of the shipped policies (seeds 1_000_000..): (conditions,
-# final lens V, final exposure us, lens moves). Recorded again on 2026-12-02, when the
-# pre-trained A_H (the virtual bracket) replaced the PPO one: the third episode, which the
-# old A_H left at an unsuitable 465 ms, is now handed over and focused. Recorded again on
-# 2026-12-03, when the simulator convolved blurs up to 32 px directly: A_L's second move
-# lands 0.03 V and 0.01 V higher in the last two episodes (both still in focus).
-RECORDED_EPISODES = [
-    ({"scene": "grace_hopper", "distance_cm": 165.0, "illuminance_lux": 233.0}, 36.72, 60000.0, 1),
-    ({"scene": "cameraman", "distance_cm": 160.0, "illuminance_lux": 213.0}, 36.97, 23000.0, 2),
-    ({"scene": "grace_hopper", "distance_cm": 164.0, "illuminance_lux": 13.0}, 36.93, 800000.0, 2),
-]
+# The first evaluation episodes of a shipped pair (seeds 1_000_000..): (conditions, final
+# lens V, final exposure us, lens moves), per pair. The PPO pair's were recorded again on
+# 2026-12-02, when the pre-trained A_H (the virtual bracket) replaced the PPO one: the third
+# episode, which the old A_H left at an unsuitable 465 ms, is now handed over and focused;
+# and on 2026-12-03, when the simulator convolved blurs up to 32 px directly: A_L's second
+# move lands 0.03 V and 0.01 V higher in the last two episodes (both still in focus). The
+# pre-trained pair's were recorded on 2026-12-05, when it became the default (all three in
+# focus by ground truth).
+RECORDED_EPISODES = {
+    "ppo": [
+        ({"scene": "grace_hopper", "distance_cm": 165.0, "illuminance_lux": 233.0}, 36.72, 60000.0, 1),
+        ({"scene": "cameraman", "distance_cm": 160.0, "illuminance_lux": 213.0}, 36.97, 23000.0, 2),
+        ({"scene": "grace_hopper", "distance_cm": 164.0, "illuminance_lux": 13.0}, 36.93, 800000.0, 2),
+    ],
+    "pretrained": [
+        ({"scene": "grace_hopper", "distance_cm": 165.0, "illuminance_lux": 233.0}, 36.8827, 60000.0, 5),
+        ({"scene": "cameraman", "distance_cm": 160.0, "illuminance_lux": 213.0}, 36.9023, 30000.0, 4),
+        ({"scene": "grace_hopper", "distance_cm": 164.0, "illuminance_lux": 13.0}, 36.9121, 750000.0, 5),
+    ],
+}  # fmt: skip
 
 
-def test_shipped_policies_behave_as_before():
-    policies = Policies.load()
+@pytest.mark.parametrize("pair", sorted(RECORDED_EPISODES))
+def test_shipped_policies_behave_as_before(pair: str):
+    policies = Policies.load(pair)
     episode = HierarchicalEpisode(policies.episode(EpisodeConfig(cache_size=0)))
-    for i, (conditions, focus_v, exposure_us, moves) in enumerate(RECORDED_EPISODES):
+    for i, (conditions, focus_v, exposure_us, moves) in enumerate(RECORDED_EPISODES[pair]):
         report = run_episode(episode, policies, seed=1_000_000 + i)[0]
         assert report.conditions == conditions
         assert (report.final_focus, report.final_exposure_us, report.lens_moves) == (

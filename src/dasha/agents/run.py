@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dasha.agents import SHIPPED_POLICIES
 from dasha.agents.policy import Policy, action_sizes_of
 from dasha.breakdown import EpisodeResult, breakdown
 from dasha.envs.config import EpisodeConfig
@@ -53,8 +54,21 @@ MOVE_KEYS = {
 }
 
 
-def shipped_policy_dir(encoder: str = DEFAULT_ENCODER) -> Path:
-    return Path(str(resources.files("dasha") / "data" / "policies" / encoder))
+def shipped_policy_dir(encoder: str = DEFAULT_ENCODER, name: str = "pretrained") -> Path:
+    return (
+        Path(str(resources.files("dasha") / "data" / "policies" / encoder))
+        / (SHIPPED_POLICIES[name])
+    )
+
+
+def policy_dir(directory: str | Path | None = None, encoder: str = DEFAULT_ENCODER) -> Path:
+    """Where ``--policy`` points: a run directory, the name of a shipped pair
+    (``SHIPPED_POLICIES``, where no such directory exists), or ``None`` for the default."""
+    if directory is None:
+        return shipped_policy_dir(encoder)
+    if not Path(directory).exists() and str(directory) in SHIPPED_POLICIES:
+        return shipped_policy_dir(encoder, str(directory))
+    return Path(directory)
 
 
 @dataclass
@@ -64,13 +78,18 @@ class Policies:
 
     @classmethod
     def load(cls, directory: str | Path | None = None, encoder: str = DEFAULT_ENCODER) -> Policies:
-        """``directory/policies/{exposure,focus}.pt`` or ``directory/{...}.pt``; default: the shipped ones."""
-        root = Path(directory) if directory is not None else shipped_policy_dir(encoder)
+        """``directory/policies/{exposure,focus}.pt`` or ``directory/{...}.pt``, or the name
+        of a shipped pair (``SHIPPED_POLICIES``, where no such directory exists); default:
+        the shipped ``pretrained`` pair."""
+        root = policy_dir(directory, encoder)
         if (root / "policies").is_dir():
             root = root / "policies"
         missing = [name for name in (EXPOSURE, FOCUS) if not (root / f"{name}.pt").is_file()]
         if missing:
-            hint = "train them with `dasha train --out DIR` and pass --policy DIR"
+            hint = (
+                "train them with `dasha pretrain --out DIR` (or `dasha train`) and pass "
+                f"--policy DIR, or name a shipped pair: {', '.join(SHIPPED_POLICIES)}"
+            )
             raise ConfigError(f"no {' and '.join(missing)} policy in {root}: {hint}")
         policies = cls(Policy.load(root / f"{EXPOSURE}.pt"), Policy.load(root / f"{FOCUS}.pt"))
         for policy in (policies.exposure, policies.focus):

@@ -277,7 +277,7 @@ def run_bench(
     restricts it); the RL baselines train on the set's train split. ``baselines``: the
     methods to compare DASHA with (default all of ``BASELINES``); ``handover``: DASHA's
     ``EpisodeConfig.handover`` (the baselines focus whatever their auto-exposure gave)."""
-    from dasha.agents.run import Policies, shipped_policy_dir
+    from dasha.agents.run import Policies, policy_dir
     from dasha.baselines.rl import load_curve
 
     start = time.perf_counter()
@@ -319,7 +319,7 @@ def run_bench(
     ae = bench_auto_exposure(drawn, keep)
 
     # Figures
-    curves = {"DASHA": load_curve((policy or shipped_policy_dir()) / "curve.json")}
+    curves = {"DASHA": load_curve(policy_dir(policy) / "curve.json")}
     curves.update(
         {name: load_curve(path.parent / "curve.json") for name, path in rl_models.items()}
     )
@@ -358,7 +358,7 @@ def run_bench(
         "command": "dasha " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}",
         "wall_s": time.perf_counter() - start,
-        "policy": str(policy or shipped_policy_dir()),
+        "policy": str(policy_dir(policy)),
     }
     return write_results(out, results, drawn, meta, ae)
 

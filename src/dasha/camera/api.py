@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -103,8 +104,10 @@ class Camera:
         scenario: Any = None,
         tunables: RetriggerTunables | None = None,
         seed: int = 0,
+        policy: str | Path | None = None,
     ) -> None:
         self.rig = rig
+        self.policy = policy  # AfAlgorithm dasha's pair: a run directory or a shipped name
         self.camera = WatchedCamera(rig.camera, self._observe)
         self.lens = WatchedLens(rig.lens, self.camera)
         world = getattr(rig.camera, "world", None)
@@ -263,7 +266,8 @@ class Camera:
         return seen
 
     def dasha_agents(self) -> tuple[Any, Any]:
-        """The hierarchical episode over this rig and the shipped policies (built once).
+        """The hierarchical episode over this rig and its policies (``policy``: a run
+        directory or a shipped pair's name; default the shipped pre-trained pair; built once).
 
         A_L acts over the lens's full range (its action space): ``set_controls`` refuses
         AfRange with ``dasha``.
@@ -274,7 +278,7 @@ class Camera:
             from dasha.envs.hierarchical import HierarchicalEpisode
             from dasha.perception.senses import Senses
 
-            policies = Policies.load()
+            policies = Policies.load(self.policy)
             config = policies.episode(
                 # handover="always": like the classical path, A_L focuses from whatever
                 # exposure A_H gave; the record keeps whether its histogram was suitable
@@ -381,13 +385,16 @@ def open_camera(
     scenario: str | None = None,
     tunables: RetriggerTunables | None = None,
     lens_options: Mapping[str, Any] | None = None,
+    policy: str | Path | None = None,
     **options: Any,
 ) -> Camera:
     """Open a camera (``sim``, ``basler``, ``uvc``, ``replay``) and its lens (default: the
     simulator's for ``sim``, the webcam's own for ``uvc``); ``options`` go to the camera
     backend (e.g. ``scene``, ``distance_cm``, ``seed`` on the simulator), ``port`` and
     ``lens_options`` to the lens. ``scenario``: a time-varying sim scene
-    (``dasha.sim.scenarios.SCENARIOS``)."""
+    (``dasha.sim.scenarios.SCENARIOS``). ``policy``: the policies ``AfAlgorithm`` dasha
+    runs (a ``dasha pretrain``/``dasha train`` run directory or a shipped pair's name,
+    ``dasha.agents.SHIPPED_POLICIES``; default the shipped pre-trained pair)."""
     lens_opts = dict(lens_options or {})
     for name in LENS_OPTION_NAMES:
         if name in options:
@@ -408,7 +415,7 @@ def open_camera(
     start = time.perf_counter()
     rig = open_rig(backend, lens, camera_options=options, lens_options=lens_opts)
     try:
-        cam = Camera(rig, scenario=scripted, tunables=tunables, seed=seed)
+        cam = Camera(rig, scenario=scripted, tunables=tunables, seed=seed, policy=policy)
     except BaseException:
         rig.close()
         raise

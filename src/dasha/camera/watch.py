@@ -14,6 +14,7 @@ are the hunting figure (0 is the goal).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from dasha.camera.api import Camera, open_camera
@@ -27,9 +28,10 @@ def watch(
     target: str | None = None,
     seed: int = 0,
     tunables: RetriggerTunables | None = None,
+    policy: str | Path | None = None,
 ) -> tuple[dict[str, Any], Camera]:
     start = time.perf_counter()
-    with open_camera("sim", scenario=scenario, seed=seed, tunables=tunables) as cam:
+    with open_camera("sim", scenario=scenario, seed=seed, tunables=tunables, policy=policy) as cam:
         cam.set_controls({"AfMode": "continuous", "AfAlgorithm": algorithm, "AfTarget": target})
         assert cam.scenario is not None
         while cam.camera.frame_index < cam.scenario.frames:

@@ -29,7 +29,7 @@ PolicyDir = Annotated[
     Path | None,
     typer.Option(
         "--policy",
-        help="Trained policies (a `dasha train --out` directory); default: the shipped ones.",
+        help="Trained policies (a `dasha train` or `dasha pretrain` --out directory) or a shipped pair: pretrained (the default; trained on the scene library, any distance) or ppo (the paper's recipe, RLlib PPO on the four photographs at 140-200 cm).",
     ),
 ]
 Scene = Annotated[

@@ -40,7 +40,10 @@ def bench_command(
     split: SplitName = None,
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", help="DASHA policies to bench (default: the shipped ones)."),
+        typer.Option(
+            "--policy",
+            help="DASHA policies to bench: a run directory, or a shipped pair, pretrained (the default) or ppo.",
+        ),
     ] = None,
     rl_steps: Annotated[
         int | None,

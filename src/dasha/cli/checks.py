@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dasha.agents import SHIPPED_POLICIES
 from dasha.errors import ConfigError
 
 # numpy's SeedSequence takes any non-negative int, but RLlib and torch seeds are 32-bit.
@@ -106,8 +107,12 @@ def check_arguments(
             check_output(option, Path(value), kind)
         elif name in INPUT_FILES:
             _check_input(option, Path(value), Path.is_file, "file")
+        elif name == "policy" and not Path(value).exists() and str(value) in SHIPPED_POLICIES:
+            continue  # the name of a shipped pair
         elif name in INPUT_DIRECTORIES:
-            _check_input(option, Path(value), Path.is_dir, "directory")
+            shipped = f" (or a shipped pair: {', '.join(SHIPPED_POLICIES)})"
+            kind = "directory" + (shipped if name == "policy" else "")
+            _check_input(option, Path(value), Path.is_dir, kind)
     bits = arguments.get("bit_depth")
     out = arguments.get("out")
     deep = bits is not None and bits > 8

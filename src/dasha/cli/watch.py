@@ -38,6 +38,13 @@ def watch_command(
             "local_rescan=false or dasha_warm_retrigger=false for the full re-scan / reset."
         ),
     ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="The policies --algorithm dasha runs: a run directory, or a shipped pair, pretrained (the default) or ppo.",
+        ),
+    ] = None,
     timeline: Annotated[
         Path | None,
         typer.Option(help="Write every frame's metadata and every cycle to this JSON file."),
@@ -60,7 +67,11 @@ def watch_command(
             raise ConfigError(f"--tunable {item!r}: write NAME=VALUE, e.g. local_rescan=false")
         overrides[name] = parse_value(value)
     tunables = make_tunables(RetriggerTunables, overrides)
-    report, cam = watch(scenario, algorithm, target=target, seed=seed, tunables=tunables)
+    if policy is not None and algorithm != "dasha":
+        raise ConfigError(f"--policy is for --algorithm dasha; {algorithm!r} learns nothing")
+    report, cam = watch(
+        scenario, algorithm, target=target, seed=seed, tunables=tunables, policy=policy
+    )
     if timeline is not None:
         write_json(timeline, {"report": report, "frames": cam.timeline, "cycles": cam.cycles})
     if json_out:

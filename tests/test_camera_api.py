@@ -150,6 +150,42 @@ def test_retrigger_fires_on_each_scripted_event(scenario: str, reason: str) -> N
         assert fired[-1]["truth"]["in_focus"]
 
 
+def test_a_target_that_walks_is_not_a_new_scene() -> None:
+    import cv2
+    import numpy as np
+
+    from dasha.camera.continuous import Retrigger
+
+    def texture(seed: int) -> np.ndarray:  # a scene's smooth structure, not pixel noise
+        field = cv2.GaussianBlur(
+            np.random.default_rng(seed).normal(size=(400, 400)).astype(np.float32), (0, 0), 10
+        )
+        return (30 + 200 * (field - field.min()) / np.ptp(field)).astype(np.uint8)
+
+    scene, scene_box = texture(0), (100.0, 100.0, 300.0, 300.0)  # the central half
+
+    def with_target(x: int) -> np.ndarray:
+        image = scene.copy()
+        image[150:190, x : x + 20] = 220  # a person, 20 x 40 px
+        return image
+
+    target_box = (110.0, 150.0, 130.0, 190.0)  # where it stood when the cycle ended
+    for scene_window, expected in ((scene_box, False), (None, True)):
+        watcher = Retrigger()
+        watcher.reference(with_target(110), target_box, scene_box=scene_window)
+        reasons = [
+            watcher.update(with_target(x), target_box, 100.0, scene_box=scene_window)
+            for x in (150, 170, 190, 210)  # walked out of its old box
+        ]
+        assert (SCENE in reasons) is expected  # the target's old box alone: a "new scene"
+    # a cut still is one, over the scene's window
+    watcher = Retrigger()
+    watcher.reference(with_target(110), target_box, scene_box=scene_box)
+    assert SCENE in [
+        watcher.update(texture(1), target_box, 100.0, scene_box=scene_box) for _ in range(3)
+    ]
+
+
 def test_light_ramp_changes_exposure_not_the_lens() -> None:
     camera = run_continuous("light-ramp")
     later = camera.cycles[1:]

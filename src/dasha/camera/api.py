@@ -219,12 +219,17 @@ class Camera:
     # ---------------------------------------------------------------- internals
     def af_window(self, image: np.ndarray) -> Box:
         """The union of AfWindows, else the target's box once seen, else the central 50 %."""
+        if self.window is not None and not self.controls["AfWindows"]:
+            return self.window
+        return self.scene_window(image)
+
+    def scene_window(self, image: np.ndarray) -> Box:
+        """Where continuous mode looks for a new scene: the union of AfWindows, else the
+        central 50 % (never a target's box, which the target itself may walk out of)."""
         windows = self.controls["AfWindows"]
         if windows:
             xs1, ys1, xs2, ys2 = zip(*windows, strict=True)
             return (min(xs1), min(ys1), max(xs2), max(ys2))
-        if self.window is not None:
-            return self.window
         from dasha.baselines.af_base import central_window
 
         return central_window(image.shape[1], image.shape[0])
@@ -354,7 +359,9 @@ class Camera:
                 self.absent_since_failure |= not seen
                 seen = None  # already lost: a Failed cycle is not re-run while it stays away
         image = frame.as_uint8()
-        reason = self.retrigger.update(image, self.af_window(image), meta["HistogramPeak"], seen)
+        reason = self.retrigger.update(
+            image, self.af_window(image), meta["HistogramPeak"], seen, self.scene_window(image)
+        )
         meta["Retrigger"] = reason
         return reason
 

@@ -8,7 +8,9 @@ focused at for ``retriggerDelay`` frames). Each frame gives, in the AF window:
   an exposure or light change alone does not look like defocus;
 - a small thumbnail, compared with the one taken when the cycle ended (normalised cross
   correlation): a scene cut or a target leaving the frame changes it even when the new
-  content happens to be as sharp;
+  content happens to be as sharp. It is taken over the scene's window (``AfWindows``, else
+  the central half), not over a target's box: a target that walks changes what its old
+  box holds with nothing to refocus, and the target check below follows the target;
 - the histogram peak P: outside the hand-over band [50, 150] the exposure is no longer
   suitable (DASHA's A_H condition, eq. 11); and the frame's mean level against the one at
   the end of the cycle (``light_change_ratio``), since P, taken over the frame's own
@@ -111,27 +113,39 @@ class Retrigger:
         self.last_correlation = 1.0
 
     def reference(
-        self, image: np.ndarray, box: Box, peak: float = 100.0, keep_scene: bool = False
+        self,
+        image: np.ndarray,
+        box: Box,
+        peak: float = 100.0,
+        keep_scene: bool = False,
+        scene_box: Box | None = None,
     ) -> None:
         """The frame the watcher compares with (the end of a cycle). When its histogram is
         already unsuitable (the exposure could do no better), only a change of the mean
-        level re-triggers the exposure, so a failed exposure is not retried every frame."""
+        level re-triggers the exposure, so a failed exposure is not retried every frame.
+        ``scene_box``: where the scene thumbnail is taken (default ``box``)."""
         self._peak_was_ok = is_suitable_peak(peak)
         self.reference_contrast = contrast(image, box)
         self.reference_level = max(float(image.mean()), 1.0)
         if not keep_scene or self._thumb is None:
-            self._thumb = thumbnail(image, box)
+            self._thumb = thumbnail(image, scene_box or box)
         self._low = self._scene = self._dark = self._lost = 0
 
     def update(
-        self, image: np.ndarray, box: Box, peak: float, target_seen: bool | None = None
+        self,
+        image: np.ndarray,
+        box: Box,
+        peak: float,
+        target_seen: bool | None = None,
+        scene_box: Box | None = None,
     ) -> str | None:
-        """``target_seen``: this frame's target check (``None``: not checked this frame)."""
+        """``target_seen``: this frame's target check (``None``: not checked this frame);
+        ``scene_box``: the scene thumbnail's window, as given to ``reference``."""
         t = self.tunables
         if self.reference_contrast is None or self._thumb is None:
             return None
         self.last_contrast = value = contrast(image, box)
-        self.last_correlation = float(np.dot(thumbnail(image, box), self._thumb))
+        self.last_correlation = float(np.dot(thumbnail(image, scene_box or box), self._thumb))
         self._scene = (
             self._scene + 1 if self.last_correlation < t.scene_correlation_min_ratio else 0
         )

@@ -56,7 +56,13 @@ def run_cycle(
         # Failed too: continuous mode then waits for a change, as libcamera's, not re-scans.
         box = cam.af_window(cam.last_image)
         peak = cam.timeline[-1]["HistogramPeak"]
-        cam.retrigger.reference(cam.last_image, box, peak, keep_scene=exposure_only)
+        cam.retrigger.reference(
+            cam.last_image,
+            box,
+            peak,
+            keep_scene=exposure_only,
+            scene_box=cam.scene_window(cam.last_image),
+        )
     moves = view.moves[moves_before:]
     _annotate(moves, cam.timeline)
     record.update(

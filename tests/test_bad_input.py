@@ -88,6 +88,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--camera", "replay"], "the replay camera needs --recording"),
         (["--blur-px-per-range", "-3"], "must be greater than 0"),
         (["--handover", "never"], "choose among suitable, always"),
+        (["--detector", "yolo9"], "choose among yolo, centernet"),
     ],
     "evaluate": [
         (["--episodes", "0"], "at least 1"),
@@ -97,6 +98,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--exposure-moves", "0"], "exposure-moves"),
         (["--exposure-moves", "11"], "exposure-moves"),
         (["--handover", "sometimes"], "choose among suitable, always"),
+        (["--detector", "ssd"], "choose among yolo, centernet"),
     ],
     "bench": [
         (["--out", "{tmp}/b", "--baseline", "autofocus"], "unknown baseline(s) autofocus"),
@@ -105,6 +107,7 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["--out", "{file}"], "is a file"),
         (["--out", "{tmp}/b", "--scene", "nope"], "unknown scene 'nope'"),
         (["--out", "{tmp}/b", "--handover", "later"], "choose among suitable, always"),
+        (["--out", "{tmp}/b", "--detector", "ssd"], "choose among yolo, centernet"),
     ],
     "gate-bench": [
         (["--conditions", "0"], "at least 1"),

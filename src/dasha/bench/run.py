@@ -30,6 +30,7 @@ from dasha.envs.conditions import resolve_split
 from dasha.envs.config import EpisodeConfig
 from dasha.envs.rewards import is_suitable_peak
 from dasha.errors import ConfigError
+from dasha.perception.detectors import DEFAULT_DETECTOR
 from dasha.perception.histogram import histogram
 from dasha.perception.senses import Senses
 
@@ -73,13 +74,18 @@ def _outcome(
 
 
 def dasha_runner(
-    senses: Senses, policies: Any, keep: dict[str, Any], handover: str = "always"
+    senses: Senses,
+    policies: Any,
+    keep: dict[str, Any],
+    handover: str = "always",
+    detector: str = DEFAULT_DETECTOR,
 ) -> MethodRunner:
     from dasha.agents.run import run_episode
     from dasha.envs.hierarchical import HierarchicalEpisode
 
-    # The bench sets each condition on the rig itself (the same for every method).
-    config = policies.episode(EpisodeConfig(randomize=False, handover=handover))
+    # The bench sets each condition on the rig itself (the same for every method), and its
+    # senses (with ``detector``, which every method is judged by) are DASHA's too.
+    config = policies.episode(EpisodeConfig(randomize=False, handover=handover, detector=detector))
 
     def run(c: Condition) -> Outcome:
         camera, lens = open_condition_rig(c)
@@ -272,11 +278,13 @@ def run_bench(
     trust_checkpoint: bool = False,
     baselines: Sequence[str] | None = None,
     handover: str = "always",
+    detector: str = DEFAULT_DETECTOR,
 ) -> dict[str, Any]:
     """Every method on ``episodes`` conditions of one condition set and split (``scenes``
     restricts it); the RL baselines train on the set's train split. ``baselines``: the
     methods to compare DASHA with (default all of ``BASELINES``); ``handover``: DASHA's
-    ``EpisodeConfig.handover`` (the baselines focus whatever their auto-exposure gave)."""
+    ``EpisodeConfig.handover`` (the baselines focus whatever their auto-exposure gave);
+    ``detector``: the one every method finds the target with and is judged by."""
     from dasha.agents.run import Policies, policy_dir
     from dasha.baselines.rl import load_curve
 
@@ -289,10 +297,11 @@ def run_bench(
         split=split,
         scenes=tuple(scenes or ()) or None,
         handover=handover,  # refused here, before anything is written or trained
+        detector=detector,
     )
     out.mkdir(parents=True, exist_ok=True)
     drawn = draw_conditions(n, seed, episode)
-    senses = Senses()
+    senses = Senses(detector=detector)
     policies = Policies.load(policy)
     rl_steps = rl_steps or sizes["rl_steps"]
     training = EpisodeConfig(conditions=conditions, split=resolve_split(conditions, None, "train"))
@@ -306,7 +315,9 @@ def run_bench(
         [b for b in chosen if b in RL_BASELINES],
     )
     keep: dict[str, Any] = {}
-    methods: dict[str, MethodRunner] = {"dasha": dasha_runner(senses, policies, keep, handover)}
+    methods: dict[str, MethodRunner] = {
+        "dasha": dasha_runner(senses, policies, keep, handover, detector)
+    }
     methods.update(
         {name: classical_runner(name, senses) for name in CLASSICAL_AF if name in chosen}
     )

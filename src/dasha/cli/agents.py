@@ -13,6 +13,7 @@ from dasha.cli.options import (
     BackendName,
     BlurPxPerRange,
     ConditionsName,
+    DetectorName,
     ExposureMoves,
     FitBlurScale,
     Handover,
@@ -416,6 +417,7 @@ def focus_command(
     fit_blur_scale: FitBlurScale = False,
     exposure_moves: ExposureMoves = 1,
     handover: Handover = "always",
+    detector: DetectorName = "yolo",
     save_frames: Annotated[
         Path | None,
         typer.Option("--save-frames", help="Write before.png and after.png into this directory."),
@@ -457,6 +459,7 @@ def focus_command(
             fit_blur_scale=fit_blur_scale,
             exposure_moves=exposure_moves,
             handover=handover,
+            detector=detector,
             cache_size=0,  # one episode: nothing to reuse
             randomize=False,  # the user's conditions
         )
@@ -508,6 +511,7 @@ def evaluate_command(
     fit_blur_scale: FitBlurScale = False,
     exposure_moves: ExposureMoves = 1,
     handover: Handover = "always",
+    detector: DetectorName = "yolo",
     episodes_out: Annotated[
         Path | None,
         typer.Option(
@@ -542,6 +546,7 @@ def evaluate_command(
             fit_blur_scale=fit_blur_scale,
             exposure_moves=exposure_moves,
             handover=handover,
+            detector=detector,
             **episode_conditions(conditions, split, "test", scenes),
         )
     )
@@ -564,6 +569,7 @@ def evaluate_command(
         "seed": seed,
         "encoder": encoder,
         "backend": backend,
+        "detector": config.detector,
         "conditions": config.conditions,
         "split": config.split,
     }

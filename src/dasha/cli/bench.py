@@ -11,6 +11,7 @@ from dasha.cli.app import app, handle_errors, print_json
 from dasha.cli.options import (
     ConditionSetName,
     ConditionsName,
+    DetectorName,
     Handover,
     SceneNames,
     SplitName,
@@ -62,6 +63,7 @@ def bench_command(
         ),
     ] = None,
     handover: Handover = "always",
+    detector: DetectorName = "yolo",
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the per-method summary as JSON.")
     ] = False,
@@ -85,6 +87,7 @@ def bench_command(
         trust_checkpoint=trust_checkpoint,
         baselines=baseline,
         handover=handover,
+        detector=detector,
     )
     if json_out:
         print_json(

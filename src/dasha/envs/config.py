@@ -31,7 +31,7 @@ from dasha.envs.conditions import (
 from dasha.envs.stop import DEFOCUS_STOP, PEAK_BRACKET, check_stop_rule
 from dasha.errors import ConfigError, check_choice
 from dasha.hardware.base import Camera, Lens
-from dasha.perception.detectors import DEFAULT_DETECTOR
+from dasha.perception.detectors import DEFAULT_DETECTOR, DETECTORS
 from dasha.perception.encoder import DEFAULT_ENCODER
 from dasha.perception.onnx_runtime import DEFAULT_BACKEND
 from dasha.perception.senses import Senses
@@ -134,6 +134,7 @@ class EpisodeConfig:
         check_stop_rule(self.stop_rule)
         check_choice("exposure_observation", self.exposure_observation, EXPOSURE_OBSERVATIONS)
         check_choice("handover", self.handover, HANDOVERS)
+        check_choice("detector", self.detector, DETECTORS)
         if self.stop_rule != "detection" and self.sharp_brisque_max is not None:
             raise ConfigError(
                 f"the {self.stop_rule} stop rule needs no BRISQUE gate: drop sharp_brisque_max "

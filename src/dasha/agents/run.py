@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dasha.agents import SHIPPED_POLICIES
+from dasha.agents import SHIPPED_POLICIES, shipped_name
 from dasha.agents.policy import Policy, action_sizes_of
 from dasha.breakdown import EpisodeResult, breakdown
 from dasha.envs.config import EpisodeConfig
@@ -66,9 +66,8 @@ def policy_dir(directory: str | Path | None = None, encoder: str = DEFAULT_ENCOD
     (``SHIPPED_POLICIES``, where no such directory exists), or ``None`` for the default."""
     if directory is None:
         return shipped_policy_dir(encoder)
-    if not Path(directory).exists() and str(directory) in SHIPPED_POLICIES:
-        return shipped_policy_dir(encoder, str(directory))
-    return Path(directory)
+    name = shipped_name(directory)
+    return Path(directory) if name is None else shipped_policy_dir(encoder, name)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dasha.agents import SHIPPED_POLICIES
+from dasha.agents import SHIPPED_POLICIES, shipped_name
 from dasha.errors import ConfigError
 
 # numpy's SeedSequence takes any non-negative int, but RLlib and torch seeds are 32-bit.
@@ -107,8 +107,8 @@ def check_arguments(
             check_output(option, Path(value), kind)
         elif name in INPUT_FILES:
             _check_input(option, Path(value), Path.is_file, "file")
-        elif name == "policy" and not Path(value).exists() and str(value) in SHIPPED_POLICIES:
-            continue  # the name of a shipped pair
+        elif name == "policy" and shipped_name(value):
+            continue
         elif name in INPUT_DIRECTORIES:
             shipped = f" (or a shipped pair: {', '.join(SHIPPED_POLICIES)})"
             kind = "directory" + (shipped if name == "policy" else "")

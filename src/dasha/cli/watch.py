@@ -68,7 +68,7 @@ def watch_command(
         overrides[name] = parse_value(value)
     tunables = make_tunables(RetriggerTunables, overrides)
     if policy is not None and algorithm != "dasha":
-        raise ConfigError(f"--policy is for --algorithm dasha; {algorithm!r} learns nothing")
+        raise ConfigError(f"--policy is for --algorithm dasha; {algorithm!r} runs no policy")
     report, cam = watch(
         scenario, algorithm, target=target, seed=seed, tunables=tunables, policy=policy
     )

@@ -74,18 +74,14 @@ def _outcome(
 
 
 def dasha_runner(
-    senses: Senses,
-    policies: Any,
-    keep: dict[str, Any],
-    handover: str = "always",
-    detector: str = DEFAULT_DETECTOR,
+    senses: Senses, policies: Any, keep: dict[str, Any], handover: str = "always"
 ) -> MethodRunner:
     from dasha.agents.run import run_episode
     from dasha.envs.hierarchical import HierarchicalEpisode
 
     # The bench sets each condition on the rig itself (the same for every method), and its
-    # senses (with ``detector``, which every method is judged by) are DASHA's too.
-    config = policies.episode(EpisodeConfig(randomize=False, handover=handover, detector=detector))
+    # senses (the detector every method is judged by) are DASHA's too.
+    config = policies.episode(EpisodeConfig(randomize=False, handover=handover))
 
     def run(c: Condition) -> Outcome:
         camera, lens = open_condition_rig(c)
@@ -315,9 +311,7 @@ def run_bench(
         [b for b in chosen if b in RL_BASELINES],
     )
     keep: dict[str, Any] = {}
-    methods: dict[str, MethodRunner] = {
-        "dasha": dasha_runner(senses, policies, keep, handover, detector)
-    }
+    methods: dict[str, MethodRunner] = {"dasha": dasha_runner(senses, policies, keep, handover)}
     methods.update(
         {name: classical_runner(name, senses) for name in CLASSICAL_AF if name in chosen}
     )
